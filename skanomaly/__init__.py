@@ -1,0 +1,36 @@
+"""skanomaly: anomaly detectors that are true scikit-learn estimators.
+
+Deep detectors built with Keras 3 (autoencoders, variational autoencoders,
+Deep SVDD) sit beside classical baselines (HOG features + One-Class SVM), all
+keeping scikit-learn's outlier contract: ``score_samples`` is higher for more
+normal samples, ``decision_function`` is negative for outliers and
+``predict`` returns ``+1`` for inliers and ``-1`` for outliers.
+
+The detectors are imported lazily, so that ``skanomaly.metrics`` or
+``skanomaly.model_selection`` can be used without starting TensorFlow.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "AutoEncoder": "skanomaly.reconstruction",
+    "VAE": "skanomaly.reconstruction",
+    "DeepSVDD": "skanomaly.embedding",
+    "HOGTransformer": "skanomaly.features",
+    "make_hog_ocsvm": "skanomaly.features",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'skanomaly' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,204 @@
+"""The outlier contract every skanomaly detector keeps.
+
+It is scikit-learn's own (:class:`sklearn.base.OutlierMixin`), so that
+``Pipeline``, ``GridSearchCV``, ``clone`` and the estimator checks work
+unchanged:
+
+* ``score_samples(X)``: higher means more normal;
+* ``decision_function(X) = score_samples(X) - offset_``: negative means outlier;
+* ``predict(X)``: ``+1`` for an inlier, ``-1`` for an outlier;
+* ``contamination``: ``"auto"`` or a float in ``(0, 0.5]`` that places
+  ``offset_`` at that quantile of the training scores.
+"""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["BaseDetector", "tukey_lower_fence"]
+
+#: Width of Tukey's fences, in inter-quartile ranges.
+TUKEY_K = 1.5
+
+
+def tukey_lower_fence(scores, k=TUKEY_K):
+    """Tukey's lower fence ``Q1 - k * (Q3 - Q1)`` of a set of scores.
+
+    This is what ``contamination="auto"`` uses as ``offset_`` unless a
+    detector documents a threshold of its own: a training sample is an
+    outlier when its score lies below the box of a box plot by more than
+    ``k`` box heights. It needs no assumption on the scale of the scores,
+    which for a deep detector is arbitrary.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples,)
+        Normality scores (higher is more normal).
+    k : float, default=1.5
+        Width of the fence in inter-quartile ranges.
+
+    Returns
+    -------
+    fence : float
+
+    Examples
+    --------
+    >>> from skanomaly.base import tukey_lower_fence
+    >>> float(tukey_lower_fence([1.0, 2.0, 3.0, 4.0, 5.0]))
+    -1.0
+    """
+    q1, q3 = np.percentile(np.asarray(scores, dtype=np.float64), [25.0, 75.0])
+    return float(q1 - k * (q3 - q1))
+
+
+class BaseDetector(OutlierMixin, BaseEstimator):
+    """Base class of every skanomaly detector.
+
+    A subclass implements two methods on already validated input:
+
+    * ``_fit(X, y)``, which trains the detector and returns the scores of
+      the training samples (or ``None`` to have them computed with
+      ``_score_samples``);
+    * ``_score_samples(X)``, which returns normality scores, higher for
+      more normal samples.
+
+    This class does the rest once for all: parameter and input validation
+    (through scikit-learn's own helpers, so pandas input sets
+    ``feature_names_in_``), ``offset_``, ``decision_function``,
+    ``predict`` and ``fit_predict``. A detector whose input is not a plain
+    table (images, sequences) extends :meth:`_validate_input`.
+    """
+
+    _parameter_constraints: dict = {
+        "contamination": [
+            StrOptions({"auto"}),
+            Interval(Real, 0.0, 0.5, closed="right"),
+        ],
+    }
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the detector on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. Unsupervised detectors treat every sample as
+            (mostly) normal.
+        y : None
+            Ignored by unsupervised detectors; present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        X = self._validate_input(X, reset=True)
+        train_scores = self._fit(X, y)
+        if train_scores is None:
+            train_scores = self._score_samples(X)
+        self.offset_ = self._compute_offset(np.asarray(train_scores))
+        return self
+
+    def _compute_offset(self, train_scores):
+        """Set the threshold between inliers and outliers.
+
+        With a float ``contamination``, ``offset_`` is that quantile of the
+        training scores, so that this share of the training samples is
+        predicted as outliers; with ``"auto"`` it is :meth:`_auto_offset`.
+        """
+        if not np.all(np.isfinite(train_scores)):
+            raise ValueError(
+                f"{type(self).__name__} produced non-finite scores on its "
+                "training data; the model diverged. Scale the input or lower "
+                "the learning rate."
+            )
+        if self.contamination == "auto":
+            return self._auto_offset(train_scores)
+        return float(np.percentile(train_scores, 100.0 * self.contamination))
+
+    def _auto_offset(self, train_scores):
+        """``offset_`` for ``contamination="auto"``: Tukey's lower fence.
+
+        Detectors with a threshold of their own (a learned radius, say)
+        override this and document it.
+        """
+        return tukey_lower_fence(train_scores)
+
+    # -------------------------------------------------------------- scoring
+    def score_samples(self, X):
+        """Normality score of each sample: the higher, the more normal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            The normality scores.
+        """
+        check_is_fitted(self)
+        X = self._validate_input(X, reset=False)
+        return self._score_samples(X)
+
+    def decision_function(self, X):
+        """Score shifted by ``offset_``: negative for outliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples to score.
+
+        Returns
+        -------
+        decision : ndarray of shape (n_samples,)
+            ``score_samples(X) - offset_``.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X):
+        """Label each sample: ``+1`` for an inlier, ``-1`` for an outlier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The samples to label.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            ``+1`` where ``decision_function(X) >= 0``, else ``-1``.
+        """
+        decision = self.decision_function(X)
+        labels = np.ones(decision.shape[0], dtype=int)
+        labels[decision < 0] = -1
+        return labels
+
+    # ----------------------------------------------------------- validation
+    def _validate_input(self, X, reset):
+        """Check ``X`` and return it as a float array.
+
+        ``reset=True`` (in ``fit``) records ``n_features_in_`` and
+        ``feature_names_in_``; ``reset=False`` checks ``X`` against them.
+        NaN and infinity, complex numbers, sparse matrices, empty input and
+        (in ``fit``) a single sample are refused with a clear error.
+        """
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2 if reset else 1,
+        )
+
+    def _fit(self, X, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score_samples(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
