@@ -1,0 +1,262 @@
+"""The engine every deep detector shares."""
+
+import contextlib
+import functools
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..base import BaseDetector
+from ._backend import keras, tf
+from ._scaling import SCALINGS, apply_scaling, fit_scaling
+from ._scoring import ChunkedScorer
+from ._seeding import draw_seed, keep_global_rngs, seeded
+from ._training import (
+    OPTIMIZERS,
+    StopOnNonFiniteLoss,
+    TrainingDivergedError,
+    make_optimizer,
+    validation_split,
+)
+
+#: Training steps run per call into TensorFlow: small networks are
+#: dominated by the cost of each call, not by the arithmetic.
+STEPS_PER_EXECUTION = 16
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Build layers under Keras' global dtype policy ``name``."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _score_scaled(network, center, scale, x):
+    return network.score((x - center) / scale)
+
+
+class BaseDeepDetector(BaseDetector):
+    """Base class of the deep detectors: training, scoring and persistence.
+
+    A subclass writes only what is its own:
+
+    * ``_build_network(sample_shape)``: a new, unbuilt
+      :class:`~skanomaly._keras.DetectorNetwork` for samples of that shape,
+      built only from the estimator's parameters;
+    * optionally ``_init_network(network, X)``, run once on a new network
+      before its first epoch (a Deep SVDD centre, say), and
+      ``_training_callbacks(network, X)`` for Keras callbacks of its own.
+
+    The engine owns everything else: input scaling, seeding, the
+    validation split with early stopping and restoring the best weights,
+    the user's ``callbacks`` and ``verbose``, ``warm_start``, stopping with
+    :class:`~skanomaly._keras.TrainingDivergedError` when the loss turns
+    NaN, chunked scoring through a compiled float64 copy of the network,
+    and pickling (a network is rebuilt from the parameters and its weights,
+    optimizer state included).
+
+    Parameters
+    ----------
+    epochs : int
+        Largest number of passes over the training data.
+    batch_size : int
+        Samples per gradient step (at most the training set size).
+    learning_rate : float
+        Step size of the optimizer named by ``optimizer``.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or keras Optimizer
+        An instance is copied through its config at each fit (its own
+        learning rate then applies and ``learning_rate`` is ignored).
+    validation_fraction : float in [0, 1)
+        Share of the training data held out to stop training early when
+        its loss stops improving; the weights of the best epoch are kept.
+        ``0`` trains for ``epochs`` epochs.
+    patience : int
+        Epochs without improvement of the validation loss before stopping.
+    scaling : {"standard", "robust", "minmax"} or None
+        Per-feature scaling fitted on the training data and applied inside
+        the detector, so raw, unscaled features work.
+    callbacks : list of keras.callbacks.Callback or None
+        Extra Keras callbacks passed to ``Model.fit``.
+    verbose : int
+        Keras' progress output: 0 silent, 1 progress bar, 2 a line per epoch.
+    random_state : int, RandomState instance or None
+        Seeds weight initialisation, shuffling, dropout and noise: an int
+        gives the same scores run after run.
+    warm_start : bool
+        Continue training the fitted network (and its optimizer state) on
+        the next call to ``fit`` instead of starting afresh.
+    contamination : "auto" or float in (0, 0.5]
+        See :class:`skanomaly.base.BaseDetector`.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDetector._parameter_constraints,
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0.0, None, closed="neither")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), keras.optimizers.Optimizer],
+        "validation_fraction": [Interval(Real, 0.0, 1.0, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "scaling": [StrOptions(set(SCALINGS)), None],
+        "callbacks": [list, None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+    }
+
+    # ----------------------------------------------------- subclass hooks
+    def _build_network(self, sample_shape):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _init_network(self, network, X):
+        """Prepare a new network on the scaled training data; no-op here."""
+
+    def _training_callbacks(self, network, X):
+        """Keras callbacks the detector itself needs; none here."""
+        return []
+
+    # ----------------------------------------------------------- training
+    def _fit(self, X, y):
+        seed = draw_seed(self.random_state)
+        sample_shape = tuple(X.shape[1:])
+        warm = self.warm_start and getattr(self, "model_", None) is not None
+        if warm and sample_shape != self._sample_shape:
+            raise ValueError(
+                f"warm_start=True: X has samples of shape {sample_shape} but "
+                f"the network was trained on {self._sample_shape}. Set "
+                "warm_start=False to train a new network."
+            )
+        if not warm:
+            self.scaling_center_, self.scaling_scale_ = fit_scaling(
+                X, self.scaling
+            )
+        X_scaled = apply_scaling(X, self.scaling_center_, self.scaling_scale_)
+        rng = np.random.RandomState(seed)
+        train, val = validation_split(len(X), self.validation_fraction, rng)
+
+        with seeded(seed):
+            if warm:
+                network = self.model_
+                saved_weights = network.get_weights()
+            else:
+                self._sample_shape = sample_shape
+                network = self._new_training_network()
+                self._init_network(network, X_scaled[train])
+                saved_weights = None
+            guard = StopOnNonFiniteLoss()
+            callbacks = [guard]
+            if val is not None:
+                callbacks.append(
+                    keras.callbacks.EarlyStopping(
+                        monitor="val_loss",
+                        patience=self.patience,
+                        restore_best_weights=True,
+                    )
+                )
+            callbacks += self._training_callbacks(network, X_scaled[train])
+            callbacks += list(self.callbacks or [])
+            history = network.fit(
+                X_scaled[train],
+                validation_data=None if val is None else (X_scaled[val],),
+                epochs=self.epochs,
+                batch_size=min(self.batch_size, len(train)),
+                shuffle=True,
+                verbose=self.verbose,
+                callbacks=callbacks,
+            )
+
+        if guard.diverged_at is not None:
+            self._discard_diverged(network, saved_weights)
+            raise TrainingDivergedError(
+                f"{type(self).__name__}: the training loss became NaN or "
+                f"infinite at epoch {guard.diverged_at + 1}. Lower "
+                f"learning_rate (now {self.learning_rate}), keep "
+                "scaling='standard', or check the input for extreme values."
+                + (" The weights from before this fit were kept." if warm else "")
+            )
+        self.model_ = network
+        if not warm:
+            self.history_ = {}
+            self.n_epochs_ = 0
+        for name, values in history.history.items():
+            self.history_.setdefault(name, []).extend(float(v) for v in values)
+        self.n_epochs_ += len(history.epoch)
+        self._scorer = self._make_scorer()
+        return None
+
+    def _discard_diverged(self, network, saved_weights):
+        """Leave the estimator as it was before a fit that diverged."""
+        if saved_weights is not None:
+            network.set_weights(saved_weights)
+        else:
+            for name in ("model_", "_scorer", "scaling_center_", "scaling_scale_"):
+                self.__dict__.pop(name, None)
+
+    def _new_network(self, dtype):
+        """The detector's network for ``_sample_shape``, built, in ``dtype``."""
+        with keep_global_rngs(), _dtype_policy(dtype):
+            network = self._build_network(self._sample_shape)
+            network(np.zeros((1, *self._sample_shape), dtype=dtype))
+        return network
+
+    def _new_training_network(self):
+        network = self._new_network("float32")
+        network.compile(
+            optimizer=make_optimizer(self.optimizer, self.learning_rate),
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
+        return network
+
+    # ------------------------------------------------------------ scoring
+    def _make_scorer(self):
+        """A compiled scorer over a float64 copy of the trained network."""
+        network = self._new_network("float64")
+        network.set_weights(
+            [
+                w.astype(np.float64) if np.issubdtype(w.dtype, np.floating) else w
+                for w in self.model_.get_weights()
+            ]
+        )
+        center = tf.constant(self.scaling_center_, tf.float64)
+        scale = tf.constant(self.scaling_scale_, tf.float64)
+        # A partial rather than a closure: TensorFlow counts traces per code
+        # object and would warn of "retracing" across fitted detectors.
+        score_fn = functools.partial(_score_scaled, network, center, scale)
+        return ChunkedScorer(score_fn, self._sample_shape)
+
+    def _score_samples(self, X):
+        return self._scorer(X)
+
+    # -------------------------------------------------------- persistence
+    def __getstate__(self):
+        # A copy: on Python 3.11 the parent returns the live __dict__.
+        state = dict(super().__getstate__())
+        state.pop("_scorer", None)
+        network = state.pop("model_", None)
+        if network is not None:
+            optimizer = network.optimizer
+            state["_network_state"] = {
+                "weights": network.get_weights(),
+                "optimizer": [np.array(v) for v in optimizer.variables],
+            }
+        return state
+
+    def __setstate__(self, state):
+        network_state = state.pop("_network_state", None)
+        super().__setstate__(state)
+        if network_state is None:
+            return
+        network = self._new_training_network()
+        network.set_weights(network_state["weights"])
+        network.optimizer.build(network.trainable_variables)
+        saved = network_state["optimizer"]
+        if len(saved) == len(network.optimizer.variables):
+            for variable, value in zip(network.optimizer.variables, saved):
+                variable.assign(value)
+        self.model_ = network
+        self._scorer = self._make_scorer()

@@ -1,0 +1,60 @@
+"""Building blocks shared by the networks of several detectors."""
+
+import math
+from numbers import Integral
+
+from ._backend import keras
+
+layers = keras.layers
+
+
+def auto_hidden_units(n_features):
+    """Default ``(hidden, code)`` widths for ``n_features`` inputs.
+
+    One hidden layer about as wide as the input (16 to 128 units) and a
+    code of about ``sqrt(n_features)`` units (2 to 32), so the bottleneck
+    is always narrower than the input and a network cannot learn the
+    identity on data with few features.
+    """
+    hidden = min(128, max(16, n_features))
+    code = min(32, max(2, round(math.sqrt(n_features))))
+    return (hidden, code)
+
+
+def resolve_hidden_units(hidden_units, n_features):
+    """``hidden_units`` as a tuple, with ``"auto"`` sized from the input."""
+    if hidden_units == "auto":
+        return auto_hidden_units(n_features)
+    return tuple(int(units) for units in hidden_units)
+
+
+def dense_stack(units, *, activation, dropout=0.0, use_bias=True, name=None):
+    """A ``Sequential`` of ``Dense`` layers, each followed by ``Dropout``
+    when ``dropout > 0``.
+    """
+    stack = []
+    for width in units:
+        stack.append(layers.Dense(width, activation=activation, use_bias=use_bias))
+        if dropout > 0:
+            stack.append(layers.Dropout(dropout))
+    return keras.Sequential(stack, name=name)
+
+
+def validate_hidden_units(hidden_units):
+    """Raise a clear error unless ``hidden_units`` is ``"auto"`` or a
+    non-empty sequence of positive integers."""
+    if isinstance(hidden_units, str) and hidden_units == "auto":
+        return
+    values = None if isinstance(hidden_units, str) else hidden_units
+    try:
+        ok = len(values) > 0 and all(
+            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
+            for v in values
+        )
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            "hidden_units must be 'auto' or a non-empty sequence of positive "
+            f"integers; got {hidden_units!r}."
+        )

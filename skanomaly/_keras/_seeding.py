@@ -1,0 +1,50 @@
+"""Seeding that makes training repeatable without touching the user's RNGs."""
+
+import contextlib
+import random
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ._backend import keras
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def draw_seed(random_state):
+    """An integer seed from a scikit-learn ``random_state``.
+
+    ``None`` draws from NumPy's global generator (scikit-learn's meaning of
+    ``None``); an integer always gives the same seed.
+    """
+    return int(check_random_state(random_state).randint(_MAX_SEED))
+
+
+@contextlib.contextmanager
+def keep_global_rngs():
+    """Restore Python's and NumPy's global generators on exit.
+
+    Keras draws default seeds from Python's ``random`` module; this keeps a
+    fit or a model rebuild from shifting the user's own random streams.
+    """
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+@contextlib.contextmanager
+def seeded(seed):
+    """Seed Python, NumPy, TensorFlow and Keras for the duration of a block.
+
+    Everything random in a fit (weight initialisation, shuffling, dropout,
+    noise) then follows from ``seed``, so the same ``random_state`` gives
+    the same model. The user's Python and NumPy generators are restored on
+    exit.
+    """
+    with keep_global_rngs():
+        keras.utils.set_random_seed(seed)
+        yield

@@ -1,0 +1,60 @@
+"""Pieces of the training loop: optimizers, validation split, callbacks."""
+
+__all__ = ["TrainingDivergedError", "StopOnNonFiniteLoss", "make_optimizer", "validation_split"]
+
+import math
+
+import numpy as np
+
+from ..exceptions import TrainingDivergedError
+from ._backend import keras
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}
+
+
+def make_optimizer(optimizer, learning_rate):
+    """A fresh optimizer from a name, or a copy of a user's instance.
+
+    A user's instance is copied through its config so that fitting never
+    changes (or shares the state of) the object held in the parameters.
+    """
+    if isinstance(optimizer, str):
+        return OPTIMIZERS[optimizer](learning_rate=learning_rate)
+    return optimizer.__class__.from_config(optimizer.get_config())
+
+
+def validation_split(n_samples, fraction, rng):
+    """Shuffled ``(train_indices, validation_indices)``.
+
+    Keras' own ``validation_split`` takes the last rows, which is wrong for
+    data sorted by time or label. No validation set is made when it would
+    be empty or would leave fewer than two training samples.
+    """
+    n_val = int(math.floor(fraction * n_samples))
+    if n_val < 1 or n_samples - n_val < 2:
+        return np.arange(n_samples), None
+    order = rng.permutation(n_samples)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop training at the end of an epoch whose loss is NaN or infinite.
+
+    The estimator raises :class:`TrainingDivergedError` afterwards, with
+    advice, rather than leaving a model that scores NaN.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.diverged_at = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = epoch
+            self.model.stop_training = True
