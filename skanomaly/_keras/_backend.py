@@ -4,6 +4,7 @@ Every module of the engine imports ``keras`` and ``tensorflow`` from here, so
 that the backend is checked in one place.
 """
 
+import logging
 import os
 
 # Keras picks its backend when first imported; the engine is written for
@@ -22,5 +23,22 @@ if keras.backend.backend() != "tensorflow":  # pragma: no cover - environment
         f"KERAS_BACKEND={keras.backend.backend()!r}. Unset KERAS_BACKEND or "
         "set it to 'tensorflow' before importing skanomaly."
     )
+
+
+
+class _DropRetracingWarnings(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warning.
+
+    Every fitted detector traces its own training and scoring functions
+    once; TensorFlow counts those traces per code object and warns of
+    "excessive retracing" after a handful of fits (a grid search, the
+    estimator checks). The warning says nothing useful here.
+    """
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_DropRetracingWarnings())
 
 __all__ = ["keras", "tf"]

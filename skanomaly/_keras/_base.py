@@ -242,7 +242,7 @@ class BaseDeepDetector(BaseDetector):
             optimizer = network.optimizer
             state["_network_state"] = {
                 "weights": network.get_weights(),
-                "optimizer": [np.array(v) for v in optimizer.variables],
+                "optimizer": [keras.ops.convert_to_numpy(v) for v in optimizer.variables],
             }
         return state
 
