@@ -138,6 +138,7 @@ class BaseDeepDetector(BaseDetector):
         X_scaled = apply_scaling(X, self.scaling_center_, self.scaling_scale_)
         rng = np.random.RandomState(seed)
         train, val = validation_split(len(X), self.validation_fraction, rng)
+        X_train = X_scaled if val is None else X_scaled[train]
 
         with seeded(seed):
             if warm:
@@ -146,7 +147,7 @@ class BaseDeepDetector(BaseDetector):
             else:
                 self._sample_shape = sample_shape
                 network = self._new_training_network()
-                self._init_network(network, X_scaled[train])
+                self._init_network(network, X_train)
                 saved_weights = None
             guard = StopOnNonFiniteLoss()
             callbacks = [guard]
@@ -158,10 +159,12 @@ class BaseDeepDetector(BaseDetector):
                         restore_best_weights=True,
                     )
                 )
-            callbacks += self._training_callbacks(network, X_scaled[train])
+            # Early stopping restores the best weights before the detector's
+            # own callbacks see the end of training.
+            callbacks += self._training_callbacks(network, X_train)
             callbacks += list(self.callbacks or [])
             history = network.fit(
-                X_scaled[train],
+                X_train,
                 validation_data=None if val is None else (X_scaled[val],),
                 epochs=self.epochs,
                 batch_size=min(self.batch_size, len(train)),
@@ -194,8 +197,11 @@ class BaseDeepDetector(BaseDetector):
         if saved_weights is not None:
             network.set_weights(saved_weights)
         else:
-            for name in ("model_", "_scorer", "scaling_center_", "scaling_scale_"):
-                self.__dict__.pop(name, None)
+            # Nothing usable is left: the estimator is unfitted again.
+            for name in list(vars(self)):
+                if name.endswith("_") and not name.startswith("__"):
+                    delattr(self, name)
+            self.__dict__.pop("_scorer", None)
 
     def _new_network(self, dtype):
         """The detector's network for ``_sample_shape``, built, in ``dtype``."""

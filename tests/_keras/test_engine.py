@@ -141,6 +141,17 @@ def test_diverging_loss_raises_clear_error():
         small(scaling=None, validation_fraction=0.0).fit(X)
 
 
+def test_diverging_refit_leaves_the_detector_unfitted(X):
+    from sklearn.exceptions import NotFittedError
+
+    detector = small(validation_fraction=0.0).fit(X)
+    detector.set_params(scaling=None)
+    with pytest.raises(TrainingDivergedError):
+        detector.fit(X * 1e18)
+    with pytest.raises(NotFittedError):
+        detector.score_samples(X)
+
+
 def test_diverging_warm_start_keeps_previous_weights(X):
     detector = small(warm_start=True, validation_fraction=0.0).fit(X)
     before = detector.score_samples(X)
