@@ -1,5 +1,6 @@
 """Detectors that score a sample by how badly they reconstruct it."""
 
 from ._autoencoder import AutoEncoder
+from ._vae import VAE
 
-__all__ = ["AutoEncoder"]
+__all__ = ["AutoEncoder", "VAE"]
