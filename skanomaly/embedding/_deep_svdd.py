@@ -238,7 +238,7 @@ class DeepSVDD(BaseDeepDetector):
         The fitted input scaling.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features seen during ``fit``, for DataFrame input.
 
     See Also

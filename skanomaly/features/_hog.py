@@ -89,7 +89,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
         row width for 2-D input.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X`
+        Names of features seen during :meth:`fit`. Defined only when `X`
         is a DataFrame of flattened images with string column names.
 
     n_features_out_ : int
@@ -206,7 +206,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_hog : ndarray of shape (n_samples, n_features_out_)
+        X_hog : ndarray of shape (n_samples, `n_features_out_`)
             The HOG descriptors, as float64.
         """
         # n_features_out_ is set last in fit, once the images proved usable
