@@ -16,13 +16,16 @@ from ._training import (
     OPTIMIZERS,
     StopOnNonFiniteLoss,
     TrainingDivergedError,
+    epoch_dataset,
     make_optimizer,
     validation_split,
 )
 
-#: Training steps run per call into TensorFlow: small networks are
-#: dominated by the cost of each call, not by the arithmetic.
-STEPS_PER_EXECUTION = 16
+#: Most training steps run per call into TensorFlow: small networks are
+#: dominated by the cost of each call, not by the arithmetic (32 steps a
+#: call trains a small autoencoder on 100,000 rows about twice as fast as
+#: one). An epoch with fewer steps runs them all in one call.
+MAX_STEPS_PER_EXECUTION = 32
 
 
 @contextlib.contextmanager
@@ -163,12 +166,25 @@ class BaseDeepDetector(BaseDetector):
             # own callbacks see the end of training.
             callbacks += self._training_callbacks(network, X_train)
             callbacks += list(self.callbacks or [])
+            batch_size = min(self.batch_size, len(X_train))
+            train_data, train_steps = epoch_dataset(X_train, batch_size, seed)
+            # Compiled afresh at every fit for this data's number of steps;
+            # a warm start keeps its optimizer (and the optimizer's state).
+            network.compile(
+                optimizer=network.optimizer,
+                steps_per_execution=min(MAX_STEPS_PER_EXECUTION, train_steps),
+            )
+            if val is None:
+                val_data, val_steps = None, None
+            else:
+                val_data, val_steps = epoch_dataset(X_scaled[val], batch_size)
             history = network.fit(
-                X_train,
-                validation_data=None if val is None else (X_scaled[val],),
+                train_data,
+                steps_per_epoch=train_steps,
+                validation_data=val_data,
+                validation_steps=val_steps,
                 epochs=self.epochs,
-                batch_size=min(self.batch_size, len(train)),
-                shuffle=True,
+                shuffle=False,  # the data set shuffles itself
                 verbose=self.verbose,
                 callbacks=callbacks,
             )
@@ -212,10 +228,7 @@ class BaseDeepDetector(BaseDetector):
 
     def _new_training_network(self):
         network = self._new_network("float32")
-        network.compile(
-            optimizer=make_optimizer(self.optimizer, self.learning_rate),
-            steps_per_execution=STEPS_PER_EXECUTION,
-        )
+        network.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate))
         return network
 
     # ------------------------------------------------------------ scoring
