@@ -358,9 +358,9 @@ class DeepSVDD(BaseDeepDetector):
 
     def _fit(self, X, y):
         train_scores = super()._fit(X, y)
-        self.center_ = ops.convert_to_numpy(self.model_.center).astype(np.float64)
+        self.center_ = np.asarray(self.model_.center.numpy(), dtype=np.float64)
         self.radius_ = (
-            float(ops.convert_to_numpy(self.model_.radius))
+            float(self.model_.radius.numpy())
             if self.objective == "soft-boundary"
             else 0.0
         )
