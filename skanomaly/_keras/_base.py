@@ -80,6 +80,11 @@ class BaseDeepDetector(BaseDetector):
         ``0`` trains for ``epochs`` epochs.
     patience : int
         Epochs without improvement of the validation loss before stopping.
+    trim_fraction : float in [0, 0.5)
+        Share of each training batch's largest per-sample losses left out
+        of the training loss (a trimmed mean). Unlabelled training data
+        holds anomalies; trimming stops them from pulling the model
+        towards them. ``0`` trains on the plain mean.
     scaling : {"standard", "robust", "minmax"} or None
         Per-feature scaling fitted on the training data and applied inside
         the detector, so raw, unscaled features work.
@@ -105,6 +110,7 @@ class BaseDeepDetector(BaseDetector):
         "optimizer": [StrOptions(set(OPTIMIZERS)), keras.optimizers.Optimizer],
         "validation_fraction": [Interval(Real, 0.0, 1.0, closed="left")],
         "patience": [Interval(Integral, 1, None, closed="left")],
+        "trim_fraction": [Interval(Real, 0.0, 0.5, closed="left")],
         "scaling": [StrOptions(set(SCALINGS)), None],
         "callbacks": [list, None],
         "verbose": ["verbose"],
@@ -152,6 +158,7 @@ class BaseDeepDetector(BaseDetector):
                 network = self._new_training_network()
                 self._init_network(network, X_train)
                 saved_weights = None
+            network.trim_fraction = float(getattr(self, "trim_fraction", 0.0))
             guard = StopOnNonFiniteLoss()
             callbacks = [guard]
             if val is not None:

@@ -81,10 +81,11 @@ class DeepSVDDNetwork(DetectorNetwork):
     def detector_loss(self, x, outputs, training):
         distances = ops.sum(ops.square(outputs - self.center), axis=-1)
         if self.objective == "one-class":
-            return ops.mean(distances)
+            return distances
+        # Per sample, so that the batch mean is the soft-boundary objective
+        # R^2 + mean(max(0, d - R^2)) / nu.
         radius2 = ops.square(self.radius)
-        outside = ops.relu(distances - radius2)
-        return radius2 + ops.mean(outside) / self.nu
+        return radius2 + ops.relu(distances - radius2) / self.nu
 
     def score(self, x):
         distances = self.squared_distances(x)
@@ -197,6 +198,11 @@ class DeepSVDD(BaseDeepDetector):
         of the best epoch are kept. ``0`` trains for ``epochs`` epochs.
     patience : int, default=10
         Epochs without improvement of the validation loss before stopping.
+    trim_fraction : float in [0, 0.5), default=0.0
+        Share of each training batch's largest per-sample losses left out
+        of the training loss (a trimmed mean), so that the anomalies in
+        unlabelled training data pull the model less towards them. ``0``
+        trains on the plain mean.
     scaling : {"standard", "robust", "minmax"} or None, default="standard"
         Per-feature scaling fitted on the training data and applied inside
         the detector, so raw features work without a scaler in front.
@@ -295,6 +301,7 @@ class DeepSVDD(BaseDeepDetector):
         optimizer="adam",
         validation_fraction=0.1,
         patience=10,
+        trim_fraction=0.0,
         scaling="standard",
         callbacks=None,
         verbose=0,
@@ -315,6 +322,7 @@ class DeepSVDD(BaseDeepDetector):
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.trim_fraction = trim_fraction
         self.scaling = scaling
         self.callbacks = callbacks
         self.verbose = verbose

@@ -46,7 +46,7 @@ class AutoEncoderNetwork(DetectorNetwork):
         return self.reconstruction(self.decoder(code, training=training))
 
     def detector_loss(self, x, reconstruction, training):
-        return ops.mean(ops.square(reconstruction - x))
+        return ops.mean(ops.square(reconstruction - x), axis=-1)
 
     def score(self, x):
         errors = ops.square(self(x, training=False) - x)
@@ -93,6 +93,11 @@ class AutoEncoder(BaseDeepDetector):
         of the best epoch are kept. ``0`` trains for ``epochs`` epochs.
     patience : int, default=10
         Epochs without improvement of the validation loss before stopping.
+    trim_fraction : float in [0, 0.5), default=0.0
+        Share of each training batch's largest per-sample losses left out
+        of the training loss (a trimmed mean), so that the anomalies in
+        unlabelled training data pull the model less towards them. ``0``
+        trains on the plain mean.
     scaling : {"standard", "robust", "minmax"} or None, default="standard"
         Per-feature scaling fitted on the training data and applied inside
         the detector, so raw features work without a scaler in front.
@@ -167,6 +172,7 @@ class AutoEncoder(BaseDeepDetector):
         optimizer="adam",
         validation_fraction=0.1,
         patience=10,
+        trim_fraction=0.0,
         scaling="standard",
         callbacks=None,
         verbose=0,
@@ -185,6 +191,7 @@ class AutoEncoder(BaseDeepDetector):
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.trim_fraction = trim_fraction
         self.scaling = scaling
         self.callbacks = callbacks
         self.verbose = verbose

@@ -126,7 +126,7 @@ class VAENetwork(DetectorNetwork):
             # so early stopping watches minus the ELBO that ``score`` reports.
             log_lik = self.expected_log_likelihood(x, z_mean, z_logvar)
         kl = self.kl_divergence(z_mean, z_logvar)
-        return ops.mean(-log_lik + self.beta * kl)
+        return -log_lik + self.beta * kl
 
     def score(self, x):
         z_mean, z_logvar = self.encode(x, training=False)
@@ -195,6 +195,11 @@ class VAE(BaseDeepDetector):
         epoch are kept. ``0`` trains for ``epochs`` epochs.
     patience : int, default=10
         Epochs without improvement of the validation loss before stopping.
+    trim_fraction : float in [0, 0.5), default=0.0
+        Share of each training batch's largest per-sample losses left out
+        of the training loss (a trimmed mean), so that the anomalies in
+        unlabelled training data pull the model less towards them. ``0``
+        trains on the plain mean.
     scaling : {"standard", "robust", "minmax"} or None, default="standard"
         Per-feature scaling fitted on the training data and applied inside
         the detector, so raw features work without a scaler in front.
@@ -283,6 +288,7 @@ class VAE(BaseDeepDetector):
         optimizer="adam",
         validation_fraction=0.1,
         patience=10,
+        trim_fraction=0.0,
         scaling="standard",
         callbacks=None,
         verbose=0,
@@ -303,6 +309,7 @@ class VAE(BaseDeepDetector):
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.trim_fraction = trim_fraction
         self.scaling = scaling
         self.callbacks = callbacks
         self.verbose = verbose
