@@ -7,13 +7,20 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._keras import BaseDeepDetector, DetectorNetwork, keras
-from .._keras._layers import resolve_hidden_units, validate_hidden_units
+from .._keras._layers import (
+    auto_hidden_units,
+    resolve_hidden_units,
+    validate_hidden_units,
+)
 
 layers = keras.layers
 ops = keras.ops
 
 #: Rows per forward pass when the centre and the radius are computed.
 FORWARD_BATCH_ROWS = 4096
+
+#: Width of the representation with ``hidden_units="auto"``.
+AUTO_REPRESENTATION = 32
 
 
 def _in_batches(fn, network, X):
@@ -153,7 +160,10 @@ class DeepSVDD(BaseDeepDetector):
         ``n_features -> 64 -> 8``. Every layer but the last is followed by
         ``activation``; the last is linear. No layer has a bias. ``"auto"``
         uses one hidden layer about as wide as the input (16 to 128 units)
-        and a representation of about ``sqrt(n_features)`` units (2 to 32).
+        and a 32-d representation, as in the paper's MNIST network: unlike
+        an autoencoder's code it needs no bottleneck, and a wider one
+        collapses less readily (on the ADBench benchmark it raised the mean
+        ROC AUC over a ``sqrt(n_features)``-wide one).
     activation : str, default="leaky_relu"
         Activation of the hidden layers (any Keras name). Leaky ReLU, as in
         the paper; a bounded activation (``"sigmoid"``, ``"tanh"``) makes it
@@ -187,8 +197,9 @@ class DeepSVDD(BaseDeepDetector):
         Largest number of passes over the training data.
     batch_size : int, default=64
         Samples per gradient step.
-    learning_rate : float, default=1e-3
-        Step size of the optimizer.
+    learning_rate : float, default=1e-4
+        Step size of the optimizer; 1e-4, the paper's, moves the network
+        slowly away from its initial, informative mapping.
     optimizer : {"adam", "adamw", "rmsprop", "sgd"} or keras Optimizer, \
             default="adam"
         The optimizer; an instance is copied at each fit and its own
@@ -297,7 +308,7 @@ class DeepSVDD(BaseDeepDetector):
         warm_up_epochs=10,
         epochs=100,
         batch_size=64,
-        learning_rate=1e-3,
+        learning_rate=1e-4,
         optimizer="adam",
         validation_fraction=0.1,
         patience=10,
@@ -333,8 +344,12 @@ class DeepSVDD(BaseDeepDetector):
     def _build_network(self, sample_shape):
         validate_hidden_units(self.hidden_units)
         (n_features,) = sample_shape
+        if isinstance(self.hidden_units, str):  # "auto", checked above
+            hidden_units = (auto_hidden_units(n_features)[0], AUTO_REPRESENTATION)
+        else:
+            hidden_units = resolve_hidden_units(self.hidden_units, n_features)
         return DeepSVDDNetwork(
-            resolve_hidden_units(self.hidden_units, n_features),
+            hidden_units,
             activation=self.activation,
             objective=self.objective,
             nu=float(self.nu),

@@ -51,7 +51,7 @@ def test_network_has_no_bias(fitted, request):
 @pytest.mark.parametrize("fitted", ["one_class", "soft_boundary"])
 def test_center_is_guarded_and_stored_in_the_network(fitted, request):
     detector = request.getfixturevalue(fitted)
-    assert detector.center_.shape == (3,)  # "auto" for 8 features: (16, 3)
+    assert detector.center_.shape == (32,)  # "auto" for 8 features: (16, 32)
     assert np.all(np.abs(detector.center_) >= detector.eps)
     np.testing.assert_allclose(detector.center_, np.asarray(detector.model_.center))
     assert not detector.model_.center.trainable
