@@ -1,7 +1,9 @@
 """skanomaly: anomaly detectors that are true scikit-learn estimators.
 
 Deep detectors built with Keras 3 (autoencoders, variational autoencoders,
-Deep SVDD) sit beside classical baselines (HOG features + One-Class SVM), all
+Deep SVDD, LSTM and CNN-LSTM autoencoders and a forecaster for sequences,
+convolutional and memory-augmented autoencoders with per-pixel anomaly maps
+for images) sit beside classical baselines (HOG features + One-Class SVM), all
 keeping scikit-learn's outlier contract: ``score_samples`` is higher for more
 normal samples, ``decision_function`` is negative for outliers and
 ``predict`` returns ``+1`` for inliers and ``-1`` for outliers.
@@ -18,8 +20,15 @@ __version__ = "0.1.0"
 _LAZY = {
     "AutoEncoder": "skanomaly.reconstruction",
     "VAE": "skanomaly.reconstruction",
+    "ConvAutoEncoder": "skanomaly.reconstruction",
+    "MemAE": "skanomaly.reconstruction",
+    "MNAD": "skanomaly.reconstruction",
     "DeepSVDD": "skanomaly.embedding",
+    "LSTMAutoEncoder": "skanomaly.sequence",
+    "CNNLSTMAutoEncoder": "skanomaly.sequence",
+    "RNNForecaster": "skanomaly.sequence",
     "HOGTransformer": "skanomaly.features",
+    "SlidingWindows": "skanomaly.features",
     "make_hog_ocsvm": "skanomaly.features",
 }
 

@@ -158,6 +158,8 @@ class BaseDeepDetector(BaseDetector):
                 network = self._new_training_network()
                 self._init_network(network, X_train)
                 saved_weights = None
+            # A detector without the parameter (the sequence ones, for now)
+            # trains on the plain mean.
             network.trim_fraction = float(getattr(self, "trim_fraction", 0.0))
             guard = StopOnNonFiniteLoss()
             callbacks = [guard]

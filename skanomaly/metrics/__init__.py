@@ -22,6 +22,7 @@ Examples
 """
 
 from ._classification import anomaly_f1_score
+from ._pixel import aupro_score, pixel_roc_auc_score, pro_curve
 from ._ranking import (
     anomaly_average_precision_score,
     anomaly_roc_auc_score,
@@ -40,5 +41,8 @@ __all__ = [
     "anomaly_f1_scorer",
     "anomaly_roc_auc_score",
     "anomaly_roc_auc_scorer",
+    "aupro_score",
     "best_f1_threshold",
+    "pixel_roc_auc_score",
+    "pro_curve",
 ]

@@ -1,0 +1,688 @@
+"""What the image detectors share: input, scaling, networks, anomaly maps.
+
+Image detectors take images in the layouts of
+:func:`skanomaly.features._images.validate_images` (``(n, H, W)``,
+``(n, H, W, C)``, or flattened rows with ``image_shape``) and train on
+them as ``(n, H, W, C)`` arrays. :class:`BaseImageDetector` is the engine's
+base class with that input, a scaling per channel, and a per-pixel
+:meth:`~BaseImageDetector.anomaly_map` at the input resolution, which
+``score_samples`` aggregates (``map_aggregation``). The networks share the
+convolutional encoder and decoder built here, sized from the input shape,
+and :func:`ssim_map`, the structural similarity of two batches of images.
+"""
+
+import functools
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import ndimage
+from sklearn.utils import gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from ..features._images import validate_images
+from ._backend import keras, tf
+from ._base import BaseDeepDetector
+from ._network import DetectorNetwork
+from ._scaling import apply_scaling, fit_scaling
+from ._scoring import ChunkedScorer
+
+__all__ = [
+    "AGGREGATIONS",
+    "BaseImageDetector",
+    "ChunkedMapper",
+    "ImageNetwork",
+    "ReconstructionImageNetwork",
+    "aggregate_map",
+    "auto_filters",
+    "conv_decoder",
+    "conv_encoder",
+    "gaussian_window",
+    "resolve_filters",
+    "ssim_map",
+]
+
+layers = keras.layers
+ops = keras.ops
+
+#: How ``score_samples`` reduces an anomaly map to one score an image.
+AGGREGATIONS = ("mean", "max", "topk_mean")
+#: Most stride-2 levels ``filters="auto"`` gives, and their widths.
+AUTO_WIDTHS = (16, 32, 64, 128)
+#: ``filters="auto"`` stops halving before the code's feature map gets
+#: smaller than this many pixels a side. A small code matters: with a 4x4
+#: code on 28x28 digits, a memory read at each of its 16 locations
+#: reconstructs other digits about as well (MemAE's ROC AUC on MNIST digit
+#: 0: 0.81), with a 2x2 code it does not (0.98).
+MIN_AUTO_CODE_SIDE = 2
+#: Largest fit, in epochs x batches, that trains eagerly rather than
+#: through a traced graph, for images of at most MAX_EAGER_PIXELS: tracing
+#: a small convolutional network and its gradient takes one to three
+#: seconds, longer than a few dozen eager steps on small images take.
+MAX_EAGER_STEPS = 32
+MAX_EAGER_PIXELS = 1024
+
+
+# --------------------------------------------------------------------------
+# sizing
+
+
+def auto_filters(image_size):
+    """Widths of the stride-2 convolution levels for images of this size.
+
+    As many levels as keep the code's feature map at least
+    :data:`MIN_AUTO_CODE_SIDE` pixels a side (sizes are rounded up at each
+    halving), at most four, of widths 16, 32, 64 and 128: four levels for
+    28x28 images (a 2x2 code) and larger ones, two for 8x8 (2x2 too).
+    Images of 2 or 3 pixels a side get one level, and 1-pixel images
+    none.
+
+    Parameters
+    ----------
+    image_size : tuple of int
+        ``(height, width)`` of the images.
+
+    Returns
+    -------
+    filters : tuple of int
+
+    Examples
+    --------
+    >>> from skanomaly._keras._images import auto_filters
+    >>> auto_filters((28, 28))
+    (16, 32, 64, 128)
+    >>> auto_filters((8, 8)), auto_filters((3, 200)), auto_filters((1, 1))
+    ((16, 32), (16,), ())
+    """
+    side = min(image_size)
+    levels = 0
+    while (
+        levels < len(AUTO_WIDTHS)
+        and math.ceil(side / 2 ** (levels + 1)) >= MIN_AUTO_CODE_SIDE
+    ):
+        levels += 1
+    if levels == 0 and side >= 2:
+        levels = 1
+    return AUTO_WIDTHS[:levels]
+
+
+def resolve_filters(filters, image_size, estimator_name):
+    """``filters`` as a tuple, sized from the images for ``"auto"``.
+
+    Each entry is one stride-2 level, so ``L`` levels halve the images
+    ``L`` times; images must have at least ``2 ** L`` pixels a side.
+
+    Raises
+    ------
+    ValueError
+        If ``filters`` is neither ``"auto"`` nor a non-empty sequence of
+        positive integers, or the images are too small for its levels.
+    """
+    if isinstance(filters, str) and filters == "auto":
+        return auto_filters(image_size)
+    values = None if isinstance(filters, str) else filters
+    try:
+        ok = len(values) > 0 and all(
+            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
+            for v in values
+        )
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            "filters must be 'auto' or a non-empty sequence of positive "
+            f"integers; got {filters!r}."
+        )
+    values = tuple(int(v) for v in values)
+    needed = 2 ** len(values)
+    if min(image_size) < needed:
+        height, width = image_size
+        raise ValueError(
+            f"{estimator_name} with filters={values} halves the images "
+            f"{len(values)} times and needs images of at least {needed}x"
+            f"{needed} pixels; got {height}x{width}. Use fewer levels "
+            "(a shorter filters), filters='auto', or larger images."
+        )
+    return values
+
+
+# --------------------------------------------------------------------------
+# networks
+
+
+def conv_encoder(filters, *, kernel_size, activation, linear_last=False):
+    """Stride-2 ``Conv2D`` layers of the given widths, as a list.
+
+    Each layer halves the height and the width (rounding up). With
+    ``linear_last`` the last one has no activation: its output is a code
+    that a memory or a distance reads, rather than a feature map.
+    """
+    stack = []
+    for i, width in enumerate(filters):
+        last = i == len(filters) - 1
+        stack.append(
+            layers.Conv2D(
+                width,
+                kernel_size,
+                strides=2,
+                padding="same",
+                activation=None if (last and linear_last) else activation,
+            )
+        )
+    return stack
+
+
+def conv_decoder(filters, n_channels, *, kernel_size, activation):
+    """The mirror of :func:`conv_encoder` with these ``filters``, as a list.
+
+    One stride-2 ``Conv2DTranspose`` layer per level, each doubling the
+    height and the width: the first ones of the encoder's widths reversed
+    (without the code's), the last one linear, to ``n_channels``. Without
+    levels, a linear ``Conv2D`` to ``n_channels``.
+    """
+    if not filters:
+        return [layers.Conv2D(n_channels, kernel_size, padding="same")]
+    widths = [*filters[-2::-1], n_channels]
+    return [
+        layers.Conv2DTranspose(
+            width,
+            kernel_size,
+            strides=2,
+            padding="same",
+            activation=None if i == len(widths) - 1 else activation,
+        )
+        for i, width in enumerate(widths)
+    ]
+
+
+def apply_stack(stack, x, training=False):
+    """Apply a list of layers one after the other."""
+    for layer in stack:
+        x = layer(x, training=training)
+    return x
+
+
+def gaussian_window(size):
+    """A normalised 2-D Gaussian window of side ``size``, with a standard
+    deviation of ``size / 5`` (1.4 pixels for a side of 7)."""
+    sigma = size / 5.0
+    offsets = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    profile = np.exp(-0.5 * (offsets / sigma) ** 2)
+    window = np.outer(profile, profile)
+    return window / window.sum()
+
+
+def _window_mass(height, width, window):
+    """Share of the window's weight that falls inside the image, at each
+    pixel (1 away from the borders), for a zero-padded ``"same"``
+    correlation."""
+    inside = ndimage.correlate(
+        np.ones((height, width)), window, mode="constant", cval=0.0
+    )
+    return inside[:, :, np.newaxis]
+
+
+def ssim_map(x, y, *, data_range, window_size=7):
+    """Structural similarity of each pixel of two batches of images.
+
+    The SSIM of Wang et al. (2004), computed from Gaussian-weighted local
+    means, variances and the covariance of ``x`` and ``y`` around each
+    pixel, each channel apart, with the constants ``C1 = (0.01 L)^2`` and
+    ``C2 = (0.03 L)^2`` for a dynamic range ``L``. It is 1 where the
+    images agree and lower where their local brightness, contrast or
+    structure differ. The local statistics are normalised convolutions:
+    the window's weights that fall outside the image are left out, so
+    borders are not darkened by zero padding and any window works on any
+    image size. Deterministic, and each image's map depends on that image
+    alone.
+
+    Parameters
+    ----------
+    x, y : tensors of shape (batch, height, width, channels)
+        The images to compare, of one float dtype and a static shape.
+    data_range : float or scalar tensor
+        The dynamic range ``L`` of the pixel values (1 for images in
+        [0, 1]).
+    window_size : int, default=7
+        Side of the Gaussian window (see :func:`gaussian_window`).
+
+    Returns
+    -------
+    ssim : tensor of shape (batch, height, width, channels)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly._keras._images import ssim_map
+    >>> rng = np.random.RandomState(0)
+    >>> x = rng.uniform(size=(1, 16, 16, 1))
+    >>> float(np.asarray(ssim_map(x, x, data_range=1.0)).min())
+    1.0
+    >>> noisy = x + rng.normal(scale=0.2, size=x.shape)
+    >>> bool(np.asarray(ssim_map(x, noisy, data_range=1.0)).mean() < 0.8)
+    True
+    """
+    _, height, width, n_channels = x.shape
+    window = gaussian_window(window_size)
+    # The five local statistics of every channel in one depthwise pass.
+    kernel = ops.convert_to_tensor(
+        np.tile(window[:, :, None, None], (1, 1, 5 * n_channels, 1)), dtype=x.dtype
+    )
+    mass = ops.convert_to_tensor(
+        np.tile(_window_mass(height, width, window), (1, 1, 5 * n_channels)),
+        dtype=x.dtype,
+    )
+    stacked = ops.concatenate([x, y, x * x, y * y, x * y], axis=-1)
+    local = ops.depthwise_conv(stacked, kernel, strides=1, padding="same") / mass
+    mu_x, mu_y, xx, yy, xy = ops.split(local, 5, axis=-1)
+    var_x = xx - mu_x * mu_x
+    var_y = yy - mu_y * mu_y
+    cov = xy - mu_x * mu_y
+    data_range = ops.cast(data_range, x.dtype)
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    )
+
+
+def aggregate_map(maps, how, k=1):
+    """One value per image from anomaly maps of shape ``(batch, H, W)``.
+
+    ``"mean"`` averages every pixel, ``"max"`` takes the largest, and
+    ``"topk_mean"`` averages the ``k`` largest.
+    """
+    if how == "mean":
+        return ops.mean(maps, axis=(1, 2))
+    if how == "max":
+        return ops.max(maps, axis=(1, 2))
+    flat = ops.reshape(maps, (ops.shape(maps)[0], -1))
+    values, _ = ops.top_k(flat, k, sorted=False)
+    return ops.mean(values, axis=-1)
+
+
+class ImageNetwork(DetectorNetwork):
+    """Base of the image detectors' networks.
+
+    Inputs are scaled images ``(batch, height, width, channels)``. Images
+    whose sides are not multiples of ``2 ** n_levels`` are padded with
+    zeros (the scaled images' zero) around their borders up to the next
+    multiple before the first stride-2 level, and outputs are cropped
+    back, so that every map is at the input's resolution.
+
+    A subclass writes ``call``, ``detector_loss`` and
+    ``pixel_map(x)``: the anomaly map ``(batch, height, width)`` of scaled
+    images, higher where more anomalous. ``score`` is minus its mean.
+    ``train_eagerly`` makes ``compile`` choose eager execution (the
+    detector sets it for tiny fits, which take less time than tracing).
+    """
+
+    train_eagerly = False
+
+    def __init__(self, image_shape, n_levels):
+        super().__init__()
+        self.image_height, self.image_width, self.n_channels = image_shape
+        self.n_levels = n_levels
+        multiple = 2**n_levels
+        height = math.ceil(self.image_height / multiple) * multiple
+        width = math.ceil(self.image_width / multiple) * multiple
+        self.padded_size = (height, width)
+        self.code_size = (height // multiple, width // multiple)
+        pad_h, pad_w = height - self.image_height, width - self.image_width
+        self._padding = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
+
+    def compile(self, *args, **kwargs):
+        kwargs.setdefault("run_eagerly", self.train_eagerly)
+        return super().compile(*args, **kwargs)
+
+    def pad(self, x):
+        """Pad scaled images to ``padded_size`` with zeros."""
+        if self.padded_size == (self.image_height, self.image_width):
+            return x
+        return ops.pad(x, ((0, 0), *self._padding, (0, 0)))
+
+    def crop(self, x):
+        """Cut ``padded_size`` maps or images back to the input's size."""
+        (top, _), (left, _) = self._padding
+        return x[:, top : top + self.image_height, left : left + self.image_width]
+
+    def upsample(self, maps):
+        """Bring code-resolution maps ``(batch, h, w)`` to the input's
+        resolution ``(batch, height, width)``, bilinearly."""
+        resized = ops.image.resize(
+            maps[..., None], self.padded_size, interpolation="bilinear"
+        )
+        return self.crop(resized)[..., 0]
+
+    def pixel_map(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, x):
+        return -ops.mean(self.pixel_map(x), axis=(1, 2))
+
+
+class ReconstructionImageNetwork(ImageNetwork):
+    """Base of the image networks that reconstruct their input.
+
+    ``call(x, training=False)`` returns the reconstruction of ``x``, or a
+    tuple whose first entry is the reconstruction. The map compares the two
+    by ``error``:
+
+    * ``"mse"``: the squared error of each pixel, averaged over the
+      channels;
+    * ``"ssim"``: one minus the structural similarity (:func:`ssim_map`)
+      around each pixel, averaged over the channels, with the dynamic
+      range of the scaled training images (the non-trainable weight
+      ``data_range``, set by the detector before training).
+
+    ``reconstruction_loss`` is the mean of the map over an image's pixels.
+    """
+
+    def __init__(self, image_shape, n_levels, *, error="mse", ssim_window=7):
+        super().__init__(image_shape, n_levels)
+        self.error = error
+        self.ssim_window = ssim_window
+        self.data_range = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="data_range"
+        )
+
+    def reconstruct(self, x):
+        outputs = self(x, training=False)
+        return outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+
+    def error_map(self, x, reconstruction):
+        """Per-pixel reconstruction error ``(batch, height, width)``."""
+        if self.error == "ssim":
+            similarity = ssim_map(
+                x, reconstruction, data_range=self.data_range,
+                window_size=self.ssim_window,
+            )
+            return ops.mean(1.0 - similarity, axis=-1)
+        return ops.mean(ops.square(reconstruction - x), axis=-1)
+
+    def reconstruction_loss(self, x, reconstruction):
+        return ops.mean(self.error_map(x, reconstruction), axis=(1, 2))
+
+    def pixel_map(self, x):
+        return self.error_map(x, self.reconstruct(x))
+
+
+# --------------------------------------------------------------------------
+# scoring
+
+
+class ChunkedMapper(ChunkedScorer):
+    """:class:`~skanomaly._keras._scoring.ChunkedScorer` for a function that
+    returns an array per image (an anomaly map, a reconstruction), with a
+    memory bound for wide layers and an eager mode.
+
+    Parameters
+    ----------
+    map_fn : callable
+        Maps a float64 tensor of shape ``(batch, *sample_shape)`` to one of
+        shape ``(batch, *output_shape)``.
+    sample_shape : tuple of int
+        Shape of one sample.
+    output_shape : tuple of int, default=()
+        Shape of the output for one sample; ``()`` for a score.
+    values_per_row : int or None, default=None
+        Working memory of one row in values, when it is more than the
+        sample's own (convolution layers are wider than their input).
+    eager : bool, default=False
+        Call ``map_fn`` eagerly instead of through one traced function,
+        which takes longer to trace than a tiny detector takes to score.
+    """
+
+    def __init__(
+        self, map_fn, sample_shape, output_shape=(), values_per_row=None, eager=False
+    ):
+        super().__init__(map_fn, sample_shape)
+        self.output_shape = tuple(output_shape)
+        if values_per_row is not None:
+            self._values_per_row = max(self._values_per_row, int(values_per_row))
+        if eager:
+            self._fn = map_fn
+
+    def __call__(self, X):
+        n_samples = X.shape[0]
+        out = np.empty((n_samples, *self.output_shape), dtype=np.float64)
+        for rows in gen_batches(n_samples, self.chunk_rows(n_samples)):
+            # Only one chunk at a time is converted to float64.
+            chunk = tf.constant(np.asarray(X[rows], dtype=np.float64))
+            out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))
+        return out
+
+
+def _map_scaled(network, center, scale, x):
+    return network.pixel_map((x - center) / scale)
+
+
+def _score_from_map(network, center, scale, x, *, how, k):
+    return -aggregate_map(network.pixel_map((x - center) / scale), how, k)
+
+
+def _reconstruct_scaled(network, center, scale, x):
+    return network.reconstruct((x - center) / scale) * scale + center
+
+
+# --------------------------------------------------------------------------
+# estimators
+
+
+class BaseImageDetector(BaseDeepDetector):
+    """Base class of the image detectors.
+
+    On top of :class:`~skanomaly._keras.BaseDeepDetector` it reads the input
+    as images (:func:`~skanomaly.features._images.validate_images`, with the
+    subclass's ``image_shape`` parameter) and hands the network
+    ``(n, height, width, channels)`` arrays; it scales each channel with
+    one centre and scale over all its pixels (``scaling``; a pixel's
+    position has no meaning of its own, and per-pixel scaling would blow
+    up pixels that never vary in the training images); it checks that the
+    images are large enough for the network's ``filters``; and it adds
+    :meth:`anomaly_map`, which ``score_samples`` aggregates by
+    ``map_aggregation``, and :meth:`reconstruct`.
+
+    Subclasses write ``_build_network(sample_shape)`` returning an
+    :class:`ImageNetwork`, and may override ``_calibrate(X_scaled)``, run
+    on the scaled training images after every fit (before the training
+    scores and ``offset_`` are computed).
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepDetector._parameter_constraints,
+        "filters": [StrOptions({"auto"}), "array-like"],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "activation": [str],
+        "image_shape": [None, "array-like"],
+        "map_aggregation": [StrOptions(set(AGGREGATIONS))],
+        "topk_fraction": [Interval(Real, 0.0, 1.0, closed="right")],
+    }
+
+    # ------------------------------------------------------------- input
+    def _validate_input(self, X, reset):
+        name = type(self).__name__
+        if reset:
+            try:
+                n_samples = _num_samples(X)
+            except TypeError:
+                n_samples = None
+            if n_samples == 1:
+                raise ValueError(
+                    f"Found 1 sample(s) while a minimum of 2 is required by "
+                    f"{name}: it needs at least two training images."
+                )
+        if not hasattr(X, "ndim"):
+            X = np.asarray(X)
+        if X.ndim == 1:
+            raise ValueError(
+                f"{name} expects images (n_samples, height, width[, channels]) "
+                f"or flattened images one a row (n_samples, n_features); got a "
+                f"1-D array of shape {X.shape}. Reshape your data: "
+                "X[np.newaxis] for a single image, X.reshape(1, -1) for a "
+                "single flattened image."
+            )
+        images = validate_images(
+            self, X, image_shape=self.image_shape if reset else None, reset=reset
+        )
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+        if reset:
+            self._filters = resolve_filters(self.filters, images.shape[1:3], name)
+        return images
+
+    def _values_per_pixel(self):
+        """Widest activation per input pixel, for the scoring memory bound:
+        the first level's width (at a quarter of the pixels) and the
+        decoder's last one (at all of them)."""
+        return max([self._sample_shape[-1], *self._filters])
+
+    # ----------------------------------------------------------- training
+    def _init_network(self, network, X):
+        batches = math.ceil(X.shape[0] / min(self.batch_size, X.shape[0]))
+        self._tiny_fit = (
+            self.epochs * batches <= MAX_EAGER_STEPS
+            and X.shape[1] * X.shape[2] <= MAX_EAGER_PIXELS
+        )
+        network.train_eagerly = self._tiny_fit
+        if isinstance(network, ReconstructionImageNetwork):
+            # The dynamic range of SSIM: 1 for scaling="minmax".
+            data_range = float(np.ptp(X)) if X.size else 1.0
+            network.data_range.assign(data_range if data_range > 0 else 1.0)
+
+    def _fit(self, X, y):
+        if self.warm_start and getattr(self, "model_", None) is not None:
+            # The engine applies the fitted per-channel scaling itself.
+            super()._fit(X, y)
+            X_scaled = apply_scaling(
+                X, self.scaling_center_, self.scaling_scale_, dtype=np.float64
+            )
+        else:
+            # One centre and scale per channel. The engine would scale each
+            # (row, column, channel) value apart, so it gets the images
+            # already scaled and is told not to scale.
+            center, scale = fit_scaling(X.reshape(-1, X.shape[-1]), self.scaling)
+            X_scaled = apply_scaling(X, center, scale, dtype=np.float64)
+            scaling = self.scaling
+            self.scaling = None
+            self._channel_scaling = (center, scale)
+            try:
+                super()._fit(X_scaled, y)
+            finally:
+                self.scaling = scaling
+                self.__dict__.pop("_channel_scaling", None)
+        self._calibrate(X_scaled)
+        return None
+
+    def _calibrate(self, X_scaled):
+        """Fit what scoring needs from the trained network; nothing here."""
+
+    # ------------------------------------------------------------ scoring
+    def _make_scorer(self):
+        """Compiled functions over one float64 copy of the trained network:
+        the score (returned), the anomaly map and the reconstruction."""
+        if getattr(self, "_channel_scaling", None) is not None:
+            # End of a new fit (see _fit): the engine scaled nothing, the
+            # images came scaled per channel.
+            self.scaling_center_, self.scaling_scale_ = self._channel_scaling
+            self._channel_scaling = None
+        network = self._new_network("float64")
+        network.set_weights(
+            [
+                w.astype(np.float64) if np.issubdtype(w.dtype, np.floating) else w
+                for w in self.model_.get_weights()
+            ]
+        )
+        self._scoring_network = network
+        height, width, _ = self._sample_shape
+        self._mapper = self._mapper_of(_map_scaled, (height, width))
+        if hasattr(network, "reconstruct"):
+            self._reconstructor = self._mapper_of(
+                _reconstruct_scaled, self._sample_shape
+            )
+        k = max(1, math.ceil(self.topk_fraction * height * width))
+        return self._mapper_of(
+            functools.partial(_score_from_map, how=self.map_aggregation, k=k), ()
+        )
+
+    def _mapper_of(self, function, output_shape, center=None, scale=None):
+        """A :class:`ChunkedMapper` of ``function(network, center, scale, x)``
+        over the float64 scoring network, with the fitted scaling unless
+        ``center`` and ``scale`` are given."""
+        center = self.scaling_center_ if center is None else center
+        scale = self.scaling_scale_ if scale is None else scale
+        height, width, _ = self._sample_shape
+        n_pixels = height * width
+        # A partial rather than a closure: TensorFlow counts traces per code
+        # object and would warn of "retracing" across fitted detectors.
+        return ChunkedMapper(
+            functools.partial(
+                function,
+                self._scoring_network,
+                tf.constant(center, tf.float64),
+                tf.constant(scale, tf.float64),
+            ),
+            self._sample_shape,
+            output_shape,
+            values_per_row=n_pixels * self._values_per_pixel(),
+            # Trained eagerly means tiny: tracing would cost more than it saves.
+            eager=getattr(self, "_tiny_fit", False),
+        )
+
+    def anomaly_map(self, X):
+        """Anomaly score of each pixel: higher is more anomalous.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width), \
+                (n_samples, height, width, channels) or (n_samples, n_features)
+            Images of the shape seen in ``fit``, or flattened images one a
+            row.
+
+        Returns
+        -------
+        maps : ndarray of shape (n_samples, height, width)
+            One map per image, at the images' resolution. ``score_samples``
+            is minus its aggregate over the pixels (``map_aggregation``);
+            see the detector's Notes for what a pixel's value is.
+        """
+        check_is_fitted(self)
+        return self._mapper(self._validate_input(X, reset=False))
+
+    def reconstruct(self, X):
+        """The network's reconstruction of each image, in input units.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height, width), \
+                (n_samples, height, width, channels) or (n_samples, n_features)
+            Images of the shape seen in ``fit``, or flattened images one a
+            row.
+
+        Returns
+        -------
+        X_rec : ndarray
+            The reconstructed images, unscaled: ``(n_samples, height,
+            width)`` for grayscale images, ``(n_samples, height, width,
+            channels)`` for colour ones, and rows for 2-D input.
+        """
+        check_is_fitted(self)
+        flat = getattr(X, "ndim", np.ndim(X)) == 2
+        images = self._validate_input(X, reset=False)
+        out = self._reconstructor(images)
+        if flat:
+            return out.reshape(out.shape[0], -1)
+        return out[..., 0] if out.shape[-1] == 1 else out
+
+    # -------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in ("_mapper", "_reconstructor", "_scoring_network"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "model_" in self.__dict__:
+            self.model_.train_eagerly = getattr(self, "_tiny_fit", False)

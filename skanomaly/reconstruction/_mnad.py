@@ -1,0 +1,419 @@
+"""Memory-guided normality for anomaly detection (MNAD, Park et al., CVPR 2020),
+reconstruction variant."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from .._keras import keras
+from .._keras._images import (
+    BaseImageDetector,
+    ReconstructionImageNetwork,
+    apply_stack,
+    conv_decoder,
+    conv_encoder,
+)
+
+layers = keras.layers
+ops = keras.ops
+
+#: Keeps divisions finite where a norm or a count is zero.
+EPSILON = 1e-12
+
+
+def _unit_rows(x):
+    """Each vector along the last axis divided by its Euclidean norm."""
+    return x / (ops.sqrt(ops.sum(x * x, axis=-1, keepdims=True)) + EPSILON)
+
+
+class UnitRows(keras.initializers.Initializer):
+    """Random memory items of unit length: uniform in [0, 1), normalised
+    (as the authors' code starts its memory)."""
+
+    def __init__(self):
+        self.uniform = keras.initializers.RandomUniform(0.0, 1.0)
+
+    def __call__(self, shape, dtype=None):
+        return _unit_rows(self.uniform(shape, dtype=dtype))
+
+
+class MNADNetwork(ReconstructionImageNetwork):
+    """Encoder, a memory of prototypes read by attention, decoder.
+
+    At each location of the code's feature map the encoder gives a unit
+    query; the read is the softmax-weighted (over the items, by their dot
+    product with the query) sum of the memory items, and the decoder gets
+    the query and the read concatenated. The items are non-trainable
+    weights, updated in :meth:`train_step` with the queries nearest to them.
+    ``call`` returns ``(reconstruction, queries, similarities)``, the last
+    being the dot products of each query with each item.
+    """
+
+    def __init__(
+        self, image_shape, filters, *, kernel_size, activation, n_memory,
+        compactness_weight, separateness_weight, margin, reconstruction_weight,
+    ):
+        super().__init__(image_shape, len(filters))
+        self.compactness_weight = compactness_weight
+        self.separateness_weight = separateness_weight
+        self.margin = margin
+        self.reconstruction_weight = reconstruction_weight
+        self.encoder = conv_encoder(
+            filters, kernel_size=kernel_size, activation=activation, linear_last=True
+        )
+        dim = filters[-1] if filters else self.n_channels
+        self.items = self.add_weight(
+            shape=(n_memory, dim), initializer=UnitRows(), trainable=False,
+            name="items",
+        )
+        # Mean reconstruction error and feature distance of the training
+        # images, set after training, which put the two terms of the map
+        # on one scale.
+        self.error_scale = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="error_scale"
+        )
+        self.distance_scale = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="distance_scale"
+        )
+        self.decoder = conv_decoder(
+            filters, self.n_channels, kernel_size=kernel_size, activation=activation
+        )
+
+    # ------------------------------------------------------------ forward
+    def encode(self, x, training=False):
+        """Unit queries ``(batch, h, w, dim)`` of scaled images."""
+        return _unit_rows(apply_stack(self.encoder, self.pad(x), training=training))
+
+    def call(self, x, training=False):
+        queries = self.encode(x, training=training)
+        items = ops.convert_to_tensor(self.items)
+        similarities = ops.matmul(queries, ops.transpose(items))
+        read = ops.matmul(ops.softmax(similarities, axis=-1), items)
+        features = ops.concatenate([queries, read], axis=-1)
+        reconstruction = self.crop(apply_stack(self.decoder, features, training=training))
+        return reconstruction, queries, similarities
+
+    def detector_loss(self, x, outputs, training):
+        reconstruction, _, similarities = outputs
+        nearest, second = ops.unstack(ops.top_k(similarities, 2)[0], 2, axis=-1)
+        # For unit vectors ||q - p||^2 = 2 - 2 q.p.
+        compactness = ops.maximum(2.0 - 2.0 * nearest, 0.0)
+        separateness = ops.relu(2.0 * (second - nearest) + self.margin)
+        return (
+            self.reconstruction_loss(x, reconstruction)
+            + self.compactness_weight * ops.mean(compactness, axis=(1, 2))
+            + self.separateness_weight * ops.mean(separateness, axis=(1, 2))
+        )
+
+    # ------------------------------------------------------------ training
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        # The queries the loss of this step sees, before the gradient step.
+        queries = self.encode(x)
+        logs = super().train_step(data)
+        self.update_memory(queries)
+        return logs
+
+    def update_memory(self, queries):
+        """The paper's update: each item moves towards the queries that
+        chose it as their nearest, each weighted by how strongly the item
+        matches it (a softmax over the queries, divided by its largest
+        value among the item's queries), and is normalised again."""
+        items = ops.convert_to_tensor(self.items)
+        flat = ops.reshape(queries, (-1, ops.shape(items)[1]))
+        similarities = ops.matmul(flat, ops.transpose(items))  # (queries, items)
+        nearest = ops.one_hot(ops.argmax(similarities, axis=-1), ops.shape(items)[0])
+        weights = ops.softmax(similarities, axis=0) * ops.cast(nearest, flat.dtype)
+        weights = weights / ops.maximum(ops.max(weights, axis=0, keepdims=True), EPSILON)
+        self.items.assign(_unit_rows(items + ops.matmul(ops.transpose(weights), flat)))
+
+    # ------------------------------------------------------------- scoring
+    def map_components(self, x):
+        """Per-pixel squared reconstruction error (averaged over the
+        channels) and feature distance (each query's squared distance to its
+        nearest item, upsampled bilinearly), both ``(batch, height, width)``."""
+        reconstruction, _, similarities = self(x, training=False)
+        error = ops.mean(ops.square(reconstruction - x), axis=-1)
+        nearest = ops.max(similarities, axis=-1)
+        distance = self.upsample(ops.maximum(2.0 - 2.0 * nearest, 0.0))
+        return error, distance
+
+    def component_means(self, x):
+        """Mean error and mean distance of each image, ``(batch, 2)``."""
+        error, distance = self.map_components(x)
+        return ops.stack(
+            [ops.mean(error, axis=(1, 2)), ops.mean(distance, axis=(1, 2))], axis=-1
+        )
+
+    def pixel_map(self, x):
+        error, distance = self.map_components(x)
+        weight = self.reconstruction_weight
+        return weight * error / self.error_scale + (1.0 - weight) * (
+            distance / self.distance_scale
+        )
+
+
+def _component_means_scaled(network, center, scale, x):
+    return network.component_means((x - center) / scale)
+
+
+class MNAD(BaseImageDetector):
+    """Memory-guided normality (MNAD) anomaly detector for images.
+
+    The reconstruction variant of Park et al. (2020). A convolutional
+    encoder gives a query (a unit vector) at each location of its feature
+    map; a memory of ``n_memory`` prototypes is read by attention (a
+    softmax over the items of their dot product with the query), and the
+    decoder reconstructs the image from the query and the read
+    concatenated. The memory is not learned by back-propagation but
+    updated at each training step: each item moves towards the queries
+    that have it as their nearest item. Two losses shape the queries:
+    *compactness* pulls each query towards its nearest item, and
+    *separateness* (a triplet margin loss) pushes the second-nearest item
+    away, so that the items become distinct prototypes of normal patterns.
+
+    An image is anomalous when it is badly reconstructed or its queries lie
+    far from every prototype: the anomaly map weighs the two.
+
+    Parameters
+    ----------
+    filters : "auto" or sequence of int, default="auto"
+        Widths of the encoder's stride-2 convolution levels; the decoder
+        mirrors them, and the last width is the size of the queries and of
+        the memory items. ``L`` levels need images of at least ``2 ** L``
+        pixels a side. ``"auto"`` sizes the network from the images: widths
+        16, 32, 64 and 128, as many levels (at most four) as keep the code
+        at least 2 pixels a side: ``(16, 32, 64, 128)`` for 28x28 images
+        and larger ones, ``(16, 32)`` for 8x8.
+    kernel_size : int, default=3
+        Side of the convolution kernels.
+    n_memory : int >= 2, default=10
+        Number of memory items (the paper's 10).
+    compactness_weight : float >= 0, default=0.1
+        Weight of the compactness loss, the mean squared distance of each
+        query to its nearest item (the paper's 0.1).
+    separateness_weight : float >= 0, default=0.1
+        Weight of the separateness loss, the mean of ``max(0, d1 - d2 +
+        margin)`` with ``d1`` and ``d2`` a query's squared distances to its
+        nearest and second-nearest items (the paper's 0.1).
+    margin : float >= 0, default=1.0
+        Margin of the separateness loss.
+    reconstruction_weight : float in [0, 1], default=0.6
+        Weight of the reconstruction error in the anomaly map; the feature
+        distance gets the rest (the authors' code weighs PSNR 0.6).
+    activation : str, default="relu"
+        Activation of the hidden layers (any Keras name).
+    image_shape : tuple of int, default=None
+        Shape ``(height, width)`` or ``(height, width, channels)`` of one
+        image, to read 2-D input of flattened images (one a row, C order).
+        When ``None``, rows are read as square grayscale images if their
+        width is a perfect square, and refused otherwise.
+    map_aggregation : {"mean", "max", "topk_mean"}, default="mean"
+        How ``score_samples`` reduces an image's anomaly map to one score:
+        the mean over the pixels, the largest pixel, or the mean of the
+        ``topk_fraction`` largest pixels.
+    topk_fraction : float in (0, 1], default=0.05
+        Share of the pixels averaged by ``map_aggregation="topk_mean"``.
+    epochs : int, default=50
+        Largest number of passes over the training data.
+    batch_size : int, default=64
+        Images per gradient step (and per memory update).
+    learning_rate : float, default=1e-3
+        Step size of the optimizer.
+    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or keras Optimizer, \
+            default="adam"
+        The optimizer; an instance is copied at each fit and its own
+        learning rate applies.
+    validation_fraction : float in [0, 1), default=0.1
+        Share of the training images held out for early stopping; the
+        weights of the best epoch are kept. ``0`` trains for ``epochs``
+        epochs.
+    patience : int, default=10
+        Epochs without improvement of the validation loss before stopping.
+    trim_fraction : float in [0, 0.5), default=0.0
+        Share of each training batch's largest per-image losses left out
+        of the training loss (a trimmed mean).
+    scaling : {"minmax", "standard", "robust"} or None, default="minmax"
+        Scaling of each channel, with one centre and scale over all the
+        pixels of the training images, applied inside the detector.
+    callbacks : list of keras.callbacks.Callback, default=None
+        Extra Keras callbacks for training.
+    verbose : int, default=0
+        0 silent, 1 Keras' progress bar, 2 one line per epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation (the memory's too) and shuffling; an int gives
+        the same scores run after run.
+    warm_start : bool, default=False
+        Continue training the fitted network, and updating its memory, on
+        the next ``fit``.
+    contamination : "auto" or float in (0, 0.5], default="auto"
+        Share of outliers expected in the training data: ``offset_`` is that
+        quantile of the training scores. ``"auto"`` puts it at Tukey's lower
+        fence of the training scores, ``Q1 - 1.5 * IQR``.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The trained network (an ``MNADNetwork``); its memory items are
+        ``model_.items``.
+    history_ : dict of list
+        Training (and validation) loss per epoch, across warm starts.
+    n_epochs_ : int
+        Epochs trained in all.
+    offset_ : float
+        ``decision_function = score_samples - offset_``.
+    image_shape_ : tuple of int
+        Shape of the training images: ``(height, width)``, or ``(height,
+        width, channels)`` with ``channels > 1``.
+    scaling_center_, scaling_scale_ : ndarray of shape (n_channels,)
+        The fitted scaling of each channel.
+    n_features_in_ : int
+        Number of values of one image, ``height * width * channels``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the columns seen during ``fit``, for DataFrame input.
+
+    See Also
+    --------
+    MemAE : A larger memory, learned by back-propagation, that replaces the
+        code.
+    ConvAutoEncoder : The same autoencoder without a memory.
+
+    Notes
+    -----
+    A pixel of :meth:`anomaly_map` is ``w * e / E + (1 - w) * d / D``: ``e``
+    its squared reconstruction error (averaged over the channels, on the
+    scaled images), ``d`` the feature distance at that point (the squared
+    distance of the query to its nearest item, upsampled bilinearly from the
+    code's feature map), ``w`` the ``reconstruction_weight``, and ``E`` and
+    ``D`` the means of ``e`` and ``d`` over the training images, so that
+    both terms are about 1 on normal images. With
+    ``map_aggregation="mean"``, ``-score_samples`` is the weighted sum of
+    the image's mean squared error and mean feature distance.
+
+    How this differs from the paper: the paper's score weighs ``1 -
+    PSNR`` and the mean feature distance, each min-max normalised over the
+    frames of one test video, so that an image's score depends on the other
+    test images. Here the error enters as the mean squared error (PSNR is
+    its negative logarithm, which cannot be spread over pixels) and both
+    terms are normalised by their means on the training images, so each
+    image's score is its own. The memory is updated in training only (the
+    paper also updates it at test time with frames deemed normal), so
+    scoring changes nothing. The encoder and decoder are plain stride-2
+    convolutions without skip connections or batch normalisation.
+
+    References
+    ----------
+    H. Park, J. Noh and B. Ham, "Learning memory-guided normality for
+    anomaly detection", CVPR 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly import MNAD
+    >>> rng = np.random.RandomState(0)
+    >>> X = np.tile(np.linspace(0, 1, 8), (60, 8, 1))   # 60 horizontal ramps
+    >>> X += rng.normal(scale=0.02, size=X.shape)
+    >>> detector = MNAD(epochs=10, random_state=0).fit(X)
+    >>> defect = X[:2].copy()
+    >>> defect[1, 2:5, 2:5] = 1.0                        # a bright square
+    >>> detector.anomaly_map(defect).shape
+    (2, 8, 8)
+    >>> detector.predict(defect)
+    array([ 1, -1])
+    """
+
+    _parameter_constraints: dict = {
+        **BaseImageDetector._parameter_constraints,
+        "n_memory": [Interval(Integral, 2, None, closed="left")],
+        "compactness_weight": [Interval(Real, 0.0, None, closed="left")],
+        "separateness_weight": [Interval(Real, 0.0, None, closed="left")],
+        "margin": [Interval(Real, 0.0, None, closed="left")],
+        "reconstruction_weight": [Interval(Real, 0.0, 1.0, closed="both")],
+    }
+
+    def __init__(
+        self,
+        filters="auto",
+        *,
+        kernel_size=3,
+        n_memory=10,
+        compactness_weight=0.1,
+        separateness_weight=0.1,
+        margin=1.0,
+        reconstruction_weight=0.6,
+        activation="relu",
+        image_shape=None,
+        map_aggregation="mean",
+        topk_fraction=0.05,
+        epochs=50,
+        batch_size=64,
+        learning_rate=1e-3,
+        optimizer="adam",
+        validation_fraction=0.1,
+        patience=10,
+        trim_fraction=0.0,
+        scaling="minmax",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+        warm_start=False,
+        contamination="auto",
+    ):
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.n_memory = n_memory
+        self.compactness_weight = compactness_weight
+        self.separateness_weight = separateness_weight
+        self.margin = margin
+        self.reconstruction_weight = reconstruction_weight
+        self.activation = activation
+        self.image_shape = image_shape
+        self.map_aggregation = map_aggregation
+        self.topk_fraction = topk_fraction
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.trim_fraction = trim_fraction
+        self.scaling = scaling
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.contamination = contamination
+
+    def _build_network(self, sample_shape):
+        return MNADNetwork(
+            sample_shape,
+            self._filters,
+            kernel_size=self.kernel_size,
+            activation=self.activation,
+            n_memory=self.n_memory,
+            compactness_weight=self.compactness_weight,
+            separateness_weight=self.separateness_weight,
+            margin=self.margin,
+            reconstruction_weight=self.reconstruction_weight,
+        )
+
+    def _calibrate(self, X_scaled):
+        """Set the scales of the map's two terms to their means on the
+        training images (see Notes)."""
+        network = self._scoring_network
+        for weight in (network.error_scale, network.distance_scale):
+            weight.assign(1.0)
+        zeros = np.zeros(X_scaled.shape[-1])
+        # X_scaled is scaled already: a mapper that scales by (0, 1).
+        mapper = self._mapper_of(
+            _component_means_scaled, (2,), center=zeros, scale=np.ones_like(zeros)
+        )
+        means = mapper(X_scaled).mean(axis=0)
+        means = np.where(np.isfinite(means) & (means > 0), means, 1.0)
+        # Rounded to the training network's float32, so that a pickled and
+        # restored detector, whose scoring copy is made from it, scores alike.
+        means = means.astype(np.float32).astype(np.float64)
+        for model in (self.model_, network):
+            model.error_scale.assign(means[0])
+            model.distance_scale.assign(means[1])
