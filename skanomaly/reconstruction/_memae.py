@@ -157,6 +157,11 @@ class MemAE(BaseImageDetector):
         ``1 / n_memory``, the low end of the range the paper recommends
         (``1 / n_memory`` to ``3 / n_memory``): a weight survives when it
         is larger than under uniform attention. ``0`` turns shrinkage off.
+        Cosine similarities lie in [-1, 1], so the softmax weights stay
+        within a factor ``e ** 2`` of each other: with 100 items no weight
+        can exceed about 0.07, and a threshold well above ``1 / n_memory``
+        (``3 / n_memory`` with 100 items, say) can zero every weight, which
+        leaves the decoder nothing to read.
     entropy_weight : float >= 0, default=0.0002
         Weight of the mean entropy of the addressing weights in the training
         loss (the paper's value).
