@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..base import BaseDetector
 from ._backend import keras, tf
 from ._scaling import SCALINGS, apply_scaling, fit_scaling
-from ._scoring import ChunkedScorer
+from ._scoring import ChunkedMapper
 from ._seeding import draw_seed, keep_global_rngs, seeded
 from ._training import (
     OPTIMIZERS,
@@ -52,8 +52,16 @@ class BaseDeepDetector(BaseDetector):
       :class:`~skanomaly._keras.DetectorNetwork` for samples of that shape,
       built only from the estimator's parameters;
     * optionally ``_init_network(network, X)``, run once on a new network
-      before its first epoch (a Deep SVDD centre, say), and
-      ``_training_callbacks(network, X)`` for Keras callbacks of its own.
+      before its first epoch (a Deep SVDD centre, say),
+      ``_training_callbacks(network, X)`` for Keras callbacks of its own,
+      and ``_calibrate(X)``, run on the scaled training data after every
+      fit, for what scoring needs from the trained network;
+    * for inputs other than rows of features: ``_scale_per_channel = True``
+      (one centre and scale per channel, the last axis, rather than per
+      value), ``_trains_eagerly(X)`` (tiny fits of networks that take
+      seconds to trace), ``_values_per_row()`` (the scoring memory bound
+      of wide layers) and, for outputs other than scores, mappers of
+      their own (``_make_scorer`` with :meth:`_mapper_of`).
 
     The engine owns everything else: input scaling, seeding, the
     validation split with early stopping and restoring the best weights,
@@ -118,9 +126,26 @@ class BaseDeepDetector(BaseDetector):
         "warm_start": ["boolean"],
     }
 
+    #: Fit one centre and scale per channel (the last axis) over all the
+    #: other axes, rather than one per value: a pixel's position or a step
+    #: of a window has no meaning of its own.
+    _scale_per_channel = False
+
     # ----------------------------------------------------- subclass hooks
     def _build_network(self, sample_shape):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _trains_eagerly(self, X):
+        """Whether training on the scaled ``X`` runs eagerly; never here."""
+        return False
+
+    def _calibrate(self, X):
+        """Fit what scoring needs from the trained network; nothing here."""
+
+    def _values_per_row(self):
+        """Working memory of one sample in values while scoring, when it is
+        more than the sample's own; ``None`` here."""
+        return None
 
     def _init_network(self, network, X):
         """Prepare a new network on the scaled training data; no-op here."""
@@ -142,7 +167,8 @@ class BaseDeepDetector(BaseDetector):
             )
         if not warm:
             self.scaling_center_, self.scaling_scale_ = fit_scaling(
-                X, self.scaling
+                X.reshape(-1, X.shape[-1]) if self._scale_per_channel else X,
+                self.scaling,
             )
         X_scaled = apply_scaling(X, self.scaling_center_, self.scaling_scale_)
         rng = np.random.RandomState(seed)
@@ -158,9 +184,8 @@ class BaseDeepDetector(BaseDetector):
                 network = self._new_training_network()
                 self._init_network(network, X_train)
                 saved_weights = None
-            # A detector without the parameter (the sequence ones, for now)
-            # trains on the plain mean.
-            network.trim_fraction = float(getattr(self, "trim_fraction", 0.0))
+            network.trim_fraction = float(self.trim_fraction)
+            self._eager = self._trains_eagerly(X_train)
             guard = StopOnNonFiniteLoss()
             callbacks = [guard]
             if val is not None:
@@ -182,6 +207,7 @@ class BaseDeepDetector(BaseDetector):
             network.compile(
                 optimizer=network.optimizer,
                 steps_per_execution=min(MAX_STEPS_PER_EXECUTION, train_steps),
+                run_eagerly=self._eager,
             )
             if val is None:
                 val_data, val_steps = None, None
@@ -215,6 +241,7 @@ class BaseDeepDetector(BaseDetector):
             self.history_.setdefault(name, []).extend(float(v) for v in values)
         self.n_epochs_ += len(history.epoch)
         self._scorer = self._make_scorer()
+        self._calibrate(X_scaled)
         return None
 
     def _discard_diverged(self, network, saved_weights):
@@ -226,7 +253,8 @@ class BaseDeepDetector(BaseDetector):
             for name in list(vars(self)):
                 if name.endswith("_") and not name.startswith("__"):
                     delattr(self, name)
-            self.__dict__.pop("_scorer", None)
+            for name in self._SCORING_STATE:
+                self.__dict__.pop(name, None)
 
     def _new_network(self, dtype):
         """The detector's network for ``_sample_shape``, built, in ``dtype``."""
@@ -237,12 +265,23 @@ class BaseDeepDetector(BaseDetector):
 
     def _new_training_network(self):
         network = self._new_network("float32")
-        network.compile(optimizer=make_optimizer(self.optimizer, self.learning_rate))
+        network.compile(
+            optimizer=make_optimizer(self.optimizer, self.learning_rate),
+            run_eagerly=getattr(self, "_eager", False),
+        )
         return network
 
     # ------------------------------------------------------------ scoring
+    #: What scoring keeps besides the fitted attributes; rebuilt, not pickled.
+    _SCORING_STATE = ("_scorer", "_scoring_network", "_mappers")
+
     def _make_scorer(self):
-        """A compiled scorer over a float64 copy of the trained network."""
+        """The compiled scorer over a float64 copy of the trained network.
+
+        A subclass that maps samples to more than a score (anomaly maps,
+        reconstructions) extends this, adding mappers from
+        :meth:`_mapper_of` to ``self._mappers``.
+        """
         network = self._new_network("float64")
         network.set_weights(
             [
@@ -250,12 +289,32 @@ class BaseDeepDetector(BaseDetector):
                 for w in self.model_.get_weights()
             ]
         )
-        center = tf.constant(self.scaling_center_, tf.float64)
-        scale = tf.constant(self.scaling_scale_, tf.float64)
+        self._scoring_network = network
+        self._mappers = {}
+        return self._mapper_of(_score_scaled)
+
+    def _mapper_of(self, function, output_shape=(), center=None, scale=None):
+        """A :class:`~skanomaly._keras._scoring.ChunkedMapper` of
+        ``function(network, center, scale, x)`` over the float64 scoring
+        network, with the fitted scaling unless ``center`` and ``scale``
+        are given."""
+        center = self.scaling_center_ if center is None else center
+        scale = self.scaling_scale_ if scale is None else scale
         # A partial rather than a closure: TensorFlow counts traces per code
         # object and would warn of "retracing" across fitted detectors.
-        score_fn = functools.partial(_score_scaled, network, center, scale)
-        return ChunkedScorer(score_fn, self._sample_shape)
+        return ChunkedMapper(
+            functools.partial(
+                function,
+                self._scoring_network,
+                tf.constant(center, tf.float64),
+                tf.constant(scale, tf.float64),
+            ),
+            self._sample_shape,
+            output_shape,
+            values_per_row=self._values_per_row(),
+            # Trained eagerly means tiny: tracing would cost more than it saves.
+            eager=getattr(self, "_eager", False),
+        )
 
     def _score_samples(self, X):
         return self._scorer(X)
@@ -264,7 +323,8 @@ class BaseDeepDetector(BaseDetector):
     def __getstate__(self):
         # A copy: on Python 3.11 the parent returns the live __dict__.
         state = dict(super().__getstate__())
-        state.pop("_scorer", None)
+        for name in self._SCORING_STATE:
+            state.pop(name, None)
         network = state.pop("model_", None)
         if network is not None:
             optimizer = network.optimizer

@@ -17,21 +17,17 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import ndimage
-from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ..features._images import validate_images
-from ._backend import keras, tf
+from ._backend import keras
 from ._base import BaseDeepDetector
 from ._network import DetectorNetwork
-from ._scaling import apply_scaling, fit_scaling
-from ._scoring import ChunkedScorer
 
 __all__ = [
     "AGGREGATIONS",
     "BaseImageDetector",
-    "ChunkedMapper",
     "ImageNetwork",
     "ReconstructionImageNetwork",
     "aggregate_map",
@@ -314,11 +310,7 @@ class ImageNetwork(DetectorNetwork):
     A subclass writes ``call``, ``detector_loss`` and
     ``pixel_map(x)``: the anomaly map ``(batch, height, width)`` of scaled
     images, higher where more anomalous. ``score`` is minus its mean.
-    ``train_eagerly`` makes ``compile`` choose eager execution (the
-    detector sets it for tiny fits, which take less time than tracing).
     """
-
-    train_eagerly = False
 
     def __init__(self, image_shape, n_levels):
         super().__init__()
@@ -331,10 +323,6 @@ class ImageNetwork(DetectorNetwork):
         self.code_size = (height // multiple, width // multiple)
         pad_h, pad_w = height - self.image_height, width - self.image_width
         self._padding = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
-
-    def compile(self, *args, **kwargs):
-        kwargs.setdefault("run_eagerly", self.train_eagerly)
-        return super().compile(*args, **kwargs)
 
     def pad(self, x):
         """Pad scaled images to ``padded_size`` with zeros."""
@@ -410,48 +398,6 @@ class ReconstructionImageNetwork(ImageNetwork):
 
 # --------------------------------------------------------------------------
 # scoring
-
-
-class ChunkedMapper(ChunkedScorer):
-    """:class:`~skanomaly._keras._scoring.ChunkedScorer` for a function that
-    returns an array per image (an anomaly map, a reconstruction), with a
-    memory bound for wide layers and an eager mode.
-
-    Parameters
-    ----------
-    map_fn : callable
-        Maps a float64 tensor of shape ``(batch, *sample_shape)`` to one of
-        shape ``(batch, *output_shape)``.
-    sample_shape : tuple of int
-        Shape of one sample.
-    output_shape : tuple of int, default=()
-        Shape of the output for one sample; ``()`` for a score.
-    values_per_row : int or None, default=None
-        Working memory of one row in values, when it is more than the
-        sample's own (convolution layers are wider than their input).
-    eager : bool, default=False
-        Call ``map_fn`` eagerly instead of through one traced function,
-        which takes longer to trace than a tiny detector takes to score.
-    """
-
-    def __init__(
-        self, map_fn, sample_shape, output_shape=(), values_per_row=None, eager=False
-    ):
-        super().__init__(map_fn, sample_shape)
-        self.output_shape = tuple(output_shape)
-        if values_per_row is not None:
-            self._values_per_row = max(self._values_per_row, int(values_per_row))
-        if eager:
-            self._fn = map_fn
-
-    def __call__(self, X):
-        n_samples = X.shape[0]
-        out = np.empty((n_samples, *self.output_shape), dtype=np.float64)
-        for rows in gen_batches(n_samples, self.chunk_rows(n_samples)):
-            # Only one chunk at a time is converted to float64.
-            chunk = tf.constant(np.asarray(X[rows], dtype=np.float64))
-            out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))
-        return out
 
 
 def _map_scaled(network, center, scale, x):
@@ -532,102 +478,46 @@ class BaseImageDetector(BaseDeepDetector):
             self._filters = resolve_filters(self.filters, images.shape[1:3], name)
         return images
 
+    _scale_per_channel = True
+
     def _values_per_pixel(self):
         """Widest activation per input pixel, for the scoring memory bound:
         the first level's width (at a quarter of the pixels) and the
         decoder's last one (at all of them)."""
         return max([self._sample_shape[-1], *self._filters])
 
+    def _values_per_row(self):
+        height, width, _ = self._sample_shape
+        return height * width * self._values_per_pixel()
+
     # ----------------------------------------------------------- training
-    def _init_network(self, network, X):
+    def _trains_eagerly(self, X):
         batches = math.ceil(X.shape[0] / min(self.batch_size, X.shape[0]))
-        self._tiny_fit = (
+        return (
             self.epochs * batches <= MAX_EAGER_STEPS
             and X.shape[1] * X.shape[2] <= MAX_EAGER_PIXELS
         )
-        network.train_eagerly = self._tiny_fit
+
+    def _init_network(self, network, X):
         if isinstance(network, ReconstructionImageNetwork):
             # The dynamic range of SSIM: 1 for scaling="minmax".
             data_range = float(np.ptp(X)) if X.size else 1.0
             network.data_range.assign(data_range if data_range > 0 else 1.0)
 
-    def _fit(self, X, y):
-        if self.warm_start and getattr(self, "model_", None) is not None:
-            # The engine applies the fitted per-channel scaling itself.
-            super()._fit(X, y)
-            X_scaled = apply_scaling(
-                X, self.scaling_center_, self.scaling_scale_, dtype=np.float64
-            )
-        else:
-            # One centre and scale per channel. The engine would scale each
-            # (row, column, channel) value apart, so it gets the images
-            # already scaled and is told not to scale.
-            center, scale = fit_scaling(X.reshape(-1, X.shape[-1]), self.scaling)
-            X_scaled = apply_scaling(X, center, scale, dtype=np.float64)
-            scaling = self.scaling
-            self.scaling = None
-            self._channel_scaling = (center, scale)
-            try:
-                super()._fit(X_scaled, y)
-            finally:
-                self.scaling = scaling
-                self.__dict__.pop("_channel_scaling", None)
-        self._calibrate(X_scaled)
-        return None
-
-    def _calibrate(self, X_scaled):
-        """Fit what scoring needs from the trained network; nothing here."""
-
     # ------------------------------------------------------------ scoring
     def _make_scorer(self):
-        """Compiled functions over one float64 copy of the trained network:
-        the score (returned), the anomaly map and the reconstruction."""
-        if getattr(self, "_channel_scaling", None) is not None:
-            # End of a new fit (see _fit): the engine scaled nothing, the
-            # images came scaled per channel.
-            self.scaling_center_, self.scaling_scale_ = self._channel_scaling
-            self._channel_scaling = None
-        network = self._new_network("float64")
-        network.set_weights(
-            [
-                w.astype(np.float64) if np.issubdtype(w.dtype, np.floating) else w
-                for w in self.model_.get_weights()
-            ]
-        )
-        self._scoring_network = network
+        """The score (returned), the anomaly map and the reconstruction, over
+        one float64 copy of the trained network."""
+        super()._make_scorer()
         height, width, _ = self._sample_shape
-        self._mapper = self._mapper_of(_map_scaled, (height, width))
-        if hasattr(network, "reconstruct"):
-            self._reconstructor = self._mapper_of(
+        self._mappers["anomaly_map"] = self._mapper_of(_map_scaled, (height, width))
+        if hasattr(self._scoring_network, "reconstruct"):
+            self._mappers["reconstruct"] = self._mapper_of(
                 _reconstruct_scaled, self._sample_shape
             )
         k = max(1, math.ceil(self.topk_fraction * height * width))
         return self._mapper_of(
-            functools.partial(_score_from_map, how=self.map_aggregation, k=k), ()
-        )
-
-    def _mapper_of(self, function, output_shape, center=None, scale=None):
-        """A :class:`ChunkedMapper` of ``function(network, center, scale, x)``
-        over the float64 scoring network, with the fitted scaling unless
-        ``center`` and ``scale`` are given."""
-        center = self.scaling_center_ if center is None else center
-        scale = self.scaling_scale_ if scale is None else scale
-        height, width, _ = self._sample_shape
-        n_pixels = height * width
-        # A partial rather than a closure: TensorFlow counts traces per code
-        # object and would warn of "retracing" across fitted detectors.
-        return ChunkedMapper(
-            functools.partial(
-                function,
-                self._scoring_network,
-                tf.constant(center, tf.float64),
-                tf.constant(scale, tf.float64),
-            ),
-            self._sample_shape,
-            output_shape,
-            values_per_row=n_pixels * self._values_per_pixel(),
-            # Trained eagerly means tiny: tracing would cost more than it saves.
-            eager=getattr(self, "_tiny_fit", False),
+            functools.partial(_score_from_map, how=self.map_aggregation, k=k)
         )
 
     def anomaly_map(self, X):
@@ -648,7 +538,7 @@ class BaseImageDetector(BaseDeepDetector):
             see the detector's Notes for what a pixel's value is.
         """
         check_is_fitted(self)
-        return self._mapper(self._validate_input(X, reset=False))
+        return self._mappers["anomaly_map"](self._validate_input(X, reset=False))
 
     def reconstruct(self, X):
         """The network's reconstruction of each image, in input units.
@@ -670,19 +560,7 @@ class BaseImageDetector(BaseDeepDetector):
         check_is_fitted(self)
         flat = getattr(X, "ndim", np.ndim(X)) == 2
         images = self._validate_input(X, reset=False)
-        out = self._reconstructor(images)
+        out = self._mappers["reconstruct"](images)
         if flat:
             return out.reshape(out.shape[0], -1)
         return out[..., 0] if out.shape[-1] == 1 else out
-
-    # -------------------------------------------------------- persistence
-    def __getstate__(self):
-        state = super().__getstate__()
-        for name in ("_mapper", "_reconstructor", "_scoring_network"):
-            state.pop(name, None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "model_" in self.__dict__:
-            self.model_.train_eagerly = getattr(self, "_tiny_fit", False)

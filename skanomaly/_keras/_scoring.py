@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.utils import gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 
-from ._backend import tf
+from ._backend import keras, tf
 
 #: Largest chunk: beyond this, bigger batches no longer score faster.
 MAX_CHUNK_ROWS = 65_536
@@ -19,23 +19,49 @@ MAX_CHUNK_ROWS = 65_536
 BYTES_PER_VALUE = 8 * 16
 
 
-class ChunkedScorer:
-    """Apply ``score_fn`` to an array in chunks that fit in working memory.
+class ChunkedMapper:
+    """Apply ``map_fn`` to an array in chunks that fit in working memory.
 
     Parameters
     ----------
-    score_fn : callable
-        Maps a float64 tensor of shape ``(batch, *sample_shape)`` to scores
-        of shape ``(batch,)``.
+    map_fn : callable
+        Maps a float64 tensor of shape ``(batch, *sample_shape)`` to one of
+        shape ``(batch, *output_shape)``: scores, anomaly maps,
+        reconstructions.
     sample_shape : tuple of int
         Shape of one sample.
+    output_shape : tuple of int, default=()
+        Shape of the output for one sample; ``()`` for a score.
+    values_per_row : int or None, default=None
+        Working memory of one row in values, when it is more than the
+        sample's own (convolution and recurrent layers are wider than their
+        input).
+    eager : bool, default=False
+        Call ``map_fn`` eagerly instead of through one traced function,
+        which takes longer to trace than a tiny network takes to score.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly._keras._scoring import ChunkedMapper
+    >>> minus_squared_norm = ChunkedMapper(lambda x: -(x[:, 0] ** 2 + x[:, 1] ** 2), (2,))
+    >>> minus_squared_norm(np.array([[1.0, 2.0], [0.0, 3.0]]))
+    array([-5., -9.])
     """
 
-    def __init__(self, score_fn, sample_shape):
+    def __init__(
+        self, map_fn, sample_shape, output_shape=(), values_per_row=None, eager=False
+    ):
         self.sample_shape = tuple(sample_shape)
-        signature = [tf.TensorSpec((None, *self.sample_shape), tf.float64)]
-        self._fn = tf.function(score_fn, input_signature=signature)
-        self._values_per_row = int(np.prod(self.sample_shape))
+        self.output_shape = tuple(output_shape)
+        if eager:
+            self._fn = map_fn
+        else:
+            signature = [tf.TensorSpec((None, *self.sample_shape), tf.float64)]
+            self._fn = tf.function(map_fn, input_signature=signature)
+        self._values_per_row = max(
+            int(np.prod(self.sample_shape)), int(values_per_row or 0)
+        )
 
     def chunk_rows(self, n_samples):
         """Rows per chunk under scikit-learn's ``working_memory``."""
@@ -47,9 +73,9 @@ class ChunkedScorer:
 
     def __call__(self, X):
         n_samples = X.shape[0]
-        scores = np.empty(n_samples, dtype=np.float64)
+        out = np.empty((n_samples, *self.output_shape), dtype=np.float64)
         for rows in gen_batches(n_samples, self.chunk_rows(n_samples)):
             # Only one chunk at a time is converted to float64.
-            chunk = np.asarray(X[rows], dtype=np.float64)
-            scores[rows] = self._fn(chunk).numpy()
-        return scores
+            chunk = tf.constant(np.asarray(X[rows], dtype=np.float64))
+            out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))
+        return out

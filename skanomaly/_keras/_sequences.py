@@ -16,24 +16,19 @@ bookkeeping; :class:`BaseSequenceDetector` is the engine's base class with
 that input, scaling per channel, and a per-step ``anomaly_map``.
 """
 
-import functools
 import math
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils import gen_batches
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._backend import keras, tf
-from ._base import BaseDeepDetector, _score_scaled
+from ._backend import keras
+from ._base import BaseDeepDetector
 from ._network import DetectorNetwork
-from ._scaling import apply_scaling, fit_scaling
-from ._scoring import ChunkedScorer
 
 __all__ = [
     "BaseSequenceAutoEncoder",
     "BaseSequenceDetector",
-    "ChunkedMapper",
     "SequenceAutoEncoderNetwork",
     "SequenceNetwork",
     "check_sequence_shape",
@@ -309,19 +304,7 @@ def recurrent_stack(
 
 
 class SequenceNetwork(DetectorNetwork):
-    """Base of the sequence detectors' networks.
-
-    ``train_eagerly`` makes ``compile`` choose eager execution: tracing the
-    gradient of recurrent layers into a graph takes seconds, more than a
-    tiny fit (a few short batches) takes eagerly. The detector sets it
-    before training (see ``BaseSequenceDetector._init_network``).
-    """
-
-    train_eagerly = False
-
-    def compile(self, *args, **kwargs):
-        kwargs.setdefault("run_eagerly", self.train_eagerly)
-        return super().compile(*args, **kwargs)
+    """Base of the sequence detectors' networks."""
 
     def build_chain(self, chain, input_shape):
         """Build ``chain``, layers applied one after the other to inputs of
@@ -344,13 +327,13 @@ class SequenceAutoEncoderNetwork(SequenceNetwork):
 
     A subclass writes ``call(x, training=False)``, returning the
     reconstruction of ``x``, of the same shape ``(batch, n_steps,
-    n_channels)``. The loss is the mean squared reconstruction error; the
-    per-step error is its mean over the channels, and the score is minus
-    the mean per-step error.
+    n_channels)``. A sequence's loss is its mean squared reconstruction
+    error; the per-step error is its mean over the channels, and the score
+    is minus the mean per-step error.
     """
 
     def detector_loss(self, x, reconstruction, training):
-        return ops.mean(ops.square(reconstruction - x))
+        return ops.mean(ops.square(reconstruction - x), axis=(1, 2))
 
     def step_errors(self, x):
         """Squared reconstruction error of each step, ``(batch, n_steps)``."""
@@ -365,40 +348,6 @@ class SequenceAutoEncoderNetwork(SequenceNetwork):
 
 # --------------------------------------------------------------------------
 # scoring
-
-
-class ChunkedMapper(ChunkedScorer):
-    """:class:`~skanomaly._keras._scoring.ChunkedScorer` for a function that
-    may return an array per sample (an anomaly map, a reconstruction), with
-    a memory bound for wide layers.
-
-    Parameters
-    ----------
-    map_fn : callable
-        Maps a float64 tensor of shape ``(batch, *sample_shape)`` to one of
-        shape ``(batch, *output_shape)``.
-    sample_shape : tuple of int
-        Shape of one sample.
-    output_shape : tuple of int, default=()
-        Shape of the output for one sample; ``()`` for a score.
-    values_per_row : int or None, default=None
-        Working memory of one row in values, when it is more than the
-        sample's own (recurrent layers keep a wide state at every step).
-    """
-
-    def __init__(self, map_fn, sample_shape, output_shape=(), values_per_row=None):
-        super().__init__(map_fn, sample_shape)
-        self.output_shape = tuple(output_shape)
-        if values_per_row is not None:
-            self._values_per_row = max(self._values_per_row, int(values_per_row))
-
-    def __call__(self, X):
-        n_samples = X.shape[0]
-        out = np.empty((n_samples, *self.output_shape), dtype=np.float64)
-        for rows in gen_batches(n_samples, self.chunk_rows(n_samples)):
-            # Only one chunk at a time is converted to float64.
-            out[rows] = self._fn(np.asarray(X[rows], dtype=np.float64)).numpy()
-        return out
 
 
 def _steps_scaled(network, center, scale, x):
@@ -466,81 +415,36 @@ class BaseSequenceDetector(BaseDeepDetector):
     def _min_steps_reason(self):
         return ""
 
+    _scale_per_channel = True
+
     def _values_per_step(self):
         """Widest layer output per step, for the scoring memory bound."""
         return self._sample_shape[-1]
 
-    # ----------------------------------------------------------- training
-    def _init_network(self, network, X):
-        """Train eagerly when the whole fit is tiny (see ``SequenceNetwork``)."""
-        batches = math.ceil(X.shape[0] / min(self.batch_size, X.shape[0]))
-        work = self.epochs * batches * X.shape[1]
-        self._tiny_fit = work <= MAX_EAGER_WORK
-        network.train_eagerly = self._tiny_fit
+    def _values_per_row(self):
+        n_steps, n_channels = self._sample_shape
+        return n_steps * max(n_channels, self._values_per_step())
 
-    def _fit(self, X, y):
-        if self.warm_start and getattr(self, "model_", None) is not None:
-            # The engine applies the fitted per-channel scaling itself.
-            return super()._fit(X, y)
-        # One centre and scale per channel, over every step of every
-        # sequence. The engine would scale each (step, channel) value apart,
-        # so it gets the data already scaled and is told not to scale.
-        n_channels = X.shape[-1]
-        center, scale = fit_scaling(X.reshape(-1, n_channels), self.scaling)
-        X_scaled = apply_scaling(X, center, scale, dtype=np.float64)
-        scaling = self.scaling
-        self.scaling = None
-        self._channel_scaling = (center, scale)
-        try:
-            super()._fit(X_scaled, y)
-        finally:
-            self.scaling = scaling
-            self.__dict__.pop("_channel_scaling", None)
-        return None
+    # ----------------------------------------------------------- training
+    def _trains_eagerly(self, X):
+        """Tiny fits train eagerly: tracing recurrent layers and their
+        gradient into a graph takes seconds, more than a few short batches
+        take eagerly."""
+        batches = math.ceil(X.shape[0] / min(self.batch_size, X.shape[0]))
+        return self.epochs * batches * X.shape[1] <= MAX_EAGER_WORK
 
     # ------------------------------------------------------------ scoring
     def _make_scorer(self):
-        """Compiled functions over one float64 copy of the trained network:
-        the score (returned), the per-step errors and, for autoencoders,
-        the reconstruction."""
-        if getattr(self, "_channel_scaling", None) is not None:
-            # End of a new fit (see _fit): the engine scaled nothing, the
-            # data came scaled per channel.
-            self.scaling_center_, self.scaling_scale_ = self._channel_scaling
-            self._channel_scaling = None
-        network = self._new_network("float64")
-        network.set_weights(
-            [
-                w.astype(np.float64) if np.issubdtype(w.dtype, np.floating) else w
-                for w in self.model_.get_weights()
-            ]
-        )
-        center = tf.constant(self.scaling_center_, tf.float64)
-        scale = tf.constant(self.scaling_scale_, tf.float64)
+        """The score (returned), the per-step errors and, for autoencoders,
+        the reconstruction, over one float64 copy of the trained network."""
+        scorer = super()._make_scorer()
         n_steps, _ = self._sample_shape
-        # Partials rather than closures: TensorFlow counts traces per code
-        # object and would warn of "retracing" across fitted detectors.
-        options = dict(
-            values_per_row=n_steps * max(self._sample_shape[-1], self._values_per_step())
-        )
-        self._step_mapper = ChunkedMapper(
-            functools.partial(_steps_scaled, network, center, scale),
-            self._sample_shape,
-            (n_steps,),
-            **options,
-        )
-        if hasattr(network, "reconstruct"):
-            self._reconstructor = ChunkedMapper(
-                functools.partial(_reconstruct_scaled, network, center, scale),
-                self._sample_shape,
-                self._sample_shape,
-                **options,
+        self._mappers["anomaly_map"] = self._mapper_of(_steps_scaled, (n_steps,))
+        if hasattr(self._scoring_network, "reconstruct"):
+            self._mappers["reconstruct"] = self._mapper_of(
+                _reconstruct_scaled, self._sample_shape
             )
-        return ChunkedMapper(
-            functools.partial(_score_scaled, network, center, scale),
-            self._sample_shape,
-            **options,
-        )
+        return scorer
 
     def anomaly_map(self, X):
         """Error of each step of each sequence: higher is more anomalous.
@@ -559,19 +463,7 @@ class BaseSequenceDetector(BaseDeepDetector):
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
-        return self._step_mapper(X)
-
-    # -------------------------------------------------------- persistence
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_step_mapper", None)
-        state.pop("_reconstructor", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "model_" in self.__dict__:
-            self.model_.train_eagerly = getattr(self, "_tiny_fit", False)
+        return self._mappers["anomaly_map"](X)
 
 
 class BaseSequenceAutoEncoder(BaseSequenceDetector):
@@ -595,5 +487,5 @@ class BaseSequenceAutoEncoder(BaseSequenceDetector):
         check_is_fitted(self)
         flat = getattr(X, "ndim", np.ndim(X)) == 2
         sequences = self._validate_input(X, reset=False)
-        out = self._reconstructor(sequences)
+        out = self._mappers["reconstruct"](sequences)
         return out.reshape(out.shape[0], -1) if flat else out

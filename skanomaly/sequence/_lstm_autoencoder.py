@@ -100,6 +100,11 @@ class LSTMAutoEncoder(BaseSequenceAutoEncoder):
         epochs.
     patience : int, default=10
         Epochs without improvement of the validation loss before stopping.
+    trim_fraction : float in [0, 0.5), default=0.0
+        Share of each training batch's worst-fitted sequences left out of
+        its loss (a trimmed mean), so that anomalies hidden in unlabelled
+        training data are not learned. The default trains on the plain
+        mean, for training sets of normal sequences only.
     scaling : {"standard", "robust", "minmax"} or None, default="standard"
         Scaling of each channel, fitted over all steps of the training
         sequences and applied inside the detector.
@@ -200,6 +205,7 @@ class LSTMAutoEncoder(BaseSequenceAutoEncoder):
         optimizer="adam",
         validation_fraction=0.1,
         patience=10,
+        trim_fraction=0.0,
         scaling="standard",
         callbacks=None,
         verbose=0,
@@ -217,6 +223,7 @@ class LSTMAutoEncoder(BaseSequenceAutoEncoder):
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.trim_fraction = trim_fraction
         self.scaling = scaling
         self.callbacks = callbacks
         self.verbose = verbose

@@ -284,11 +284,26 @@ def test_autoencoder_map_and_reconstruction(name, X3, fitted):
 
 def test_tiny_fits_train_eagerly_and_others_through_a_graph(X3, fitted):
     # 2 epochs x 1 batch x 6 steps: eager. 6 epochs x 2 batches x 6 steps: a graph.
-    assert fitted["LSTMAutoEncoder"].model_.train_eagerly
+    assert fitted["LSTMAutoEncoder"].model_.run_eagerly
     bigger = DETECTORS["LSTMAutoEncoder"](batch_size=10, epochs=6).fit(X3)
-    assert not bigger.model_.train_eagerly
+    assert not bigger.model_.run_eagerly
     # It survives pickling, for warm starts.
-    assert pickle.loads(pickle.dumps(fitted["LSTMAutoEncoder"])).model_.train_eagerly
+    assert pickle.loads(pickle.dumps(fitted["LSTMAutoEncoder"])).model_.run_eagerly
+
+
+@names
+def test_trimming_leaves_out_the_worst_fitted_sequences(name, X3, fitted):
+    network = fitted[name].model_
+    detector = fitted[name]
+    x = ((X3 - detector.scaling_center_) / detector.scaling_scale_).astype("float32")
+    per_sequence = np.asarray(network.detector_loss(x, network(x), training=False))
+    assert per_sequence.shape == (20,)
+    try:
+        network.trim_fraction = 0.25
+        trimmed = float(network.compute_loss(x, y_pred=network(x), training=True))
+    finally:
+        network.trim_fraction = 0.0
+    np.testing.assert_allclose(trimmed, np.sort(per_sequence)[:15].mean(), rtol=1e-5)
 
 
 # -------------------------------------------------------------- persistence
