@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["quickstart.rst", "sequences.rst", "images.rst"]
+PAGES = ["quickstart.rst", "sequences.rst", "images.rst", "scaling.rst"]
 SKIP_CLASS = "no-run"
 
 _DIRECTIVE = re.compile(

@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,9 +10,19 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..base import BaseDetector
 from ._backend import keras, tf
+from ._devices import (
+    DeviceOptions,
+    check_device,
+    check_distribute,
+    device_scope,
+    on_device,
+    replica_dataset,
+    scoring_device,
+    training_scope,
+)
 from ._scaling import SCALINGS, apply_scaling, fit_scaling
 from ._scoring import ChunkedMapper
-from ._seeding import draw_seed, keep_global_rngs, seeded
+from ._seeding import draw_seed, keep_global_rngs, own_default_seeds, seeded
 from ._training import (
     OPTIMIZERS,
     StopOnNonFiniteLoss,
@@ -106,6 +117,26 @@ class BaseDeepDetector(BaseDetector):
     warm_start : bool
         Continue training the fitted network (and its optimizer state) on
         the next call to ``fit`` instead of starting afresh.
+    device : {"auto", "cpu", "gpu"} or "gpu:N"
+        Where to train and score: ``"auto"`` lets TensorFlow choose (the
+        first visible GPU if there is one, else the CPU), ``"gpu"`` is the
+        first visible GPU and ``"gpu:N"`` the N-th, counted after
+        ``CUDA_VISIBLE_DEVICES``. ``fit`` raises a ValueError naming the
+        devices that exist when the one asked for does not; a fitted
+        detector loaded where its GPU does not exist scores on the default
+        device. GPU memory is taken as needed, so that several processes
+        can share a GPU (set ``TF_FORCE_GPU_ALLOW_GROWTH=false`` before
+        importing skanomaly to turn this off).
+    distribute : tf.distribute.Strategy or None
+        Train one network on several devices, such as
+        ``tf.distribute.MirroredStrategy()`` over the GPUs of one machine;
+        ``device`` must then be ``"auto"``. ``batch_size`` stays the
+        global batch, split evenly over the replicas (each pass over the
+        data leaves out ``n_samples % n_replicas`` samples, different ones
+        at each pass); ``trim_fraction`` trims each replica's part of the
+        batch. Scoring runs on the default device. A strategy belongs to
+        its process: pickling drops it (the restored detector has
+        ``distribute=None``, with a warning), while ``clone`` copies it.
     contamination : "auto" or float in (0, 0.5]
         See :class:`skanomaly.base.BaseDetector`.
     """
@@ -124,6 +155,8 @@ class BaseDeepDetector(BaseDetector):
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
+        "device": [DeviceOptions()],
+        "distribute": [tf.distribute.Strategy, None],
     }
 
     #: Fit one centre and scale per channel (the last axis) over all the
@@ -156,9 +189,17 @@ class BaseDeepDetector(BaseDetector):
 
     # ----------------------------------------------------------- training
     def _fit(self, X, y):
+        owner = type(self).__name__
+        tf_device = check_device(self.device, owner)
+        n_replicas = check_distribute(self.distribute, self.device, owner)
         seed = draw_seed(self.random_state)
         sample_shape = tuple(X.shape[1:])
         warm = self.warm_start and getattr(self, "model_", None) is not None
+        # A network keeps the strategy it was built under; continuing under
+        # another one (or none) needs a copy built under the new one.
+        moved = warm and self.model_.distribute_strategy is not (
+            self.distribute or tf.distribute.get_strategy()
+        )
         if warm and sample_shape != self._sample_shape:
             raise ValueError(
                 f"warm_start=True: X has samples of shape {sample_shape} but "
@@ -175,13 +216,15 @@ class BaseDeepDetector(BaseDetector):
         train, val = validation_split(len(X), self.validation_fraction, rng)
         X_train = X_scaled if val is None else X_scaled[train]
 
-        with seeded(seed):
+        with seeded(seed), training_scope(tf_device, self.distribute):
             if warm:
                 network = self.model_
+                if moved:
+                    network = self._restored_network(self._network_state(network))
                 saved_weights = network.get_weights()
             else:
                 self._sample_shape = sample_shape
-                network = self._new_training_network()
+                network = self._new_training_network(seed)
                 self._init_network(network, X_train)
                 saved_weights = None
             network.trim_fraction = float(self.trim_fraction)
@@ -201,18 +244,30 @@ class BaseDeepDetector(BaseDetector):
             callbacks += self._training_callbacks(network, X_train)
             callbacks += list(self.callbacks or [])
             batch_size = min(self.batch_size, len(X_train))
-            train_data, train_steps = epoch_dataset(X_train, batch_size, seed)
+
+            def batches(data, shuffle_seed=None):
+                if self.distribute is None:
+                    return epoch_dataset(data, batch_size, shuffle_seed)
+                return replica_dataset(data, batch_size, n_replicas, shuffle_seed)
+
+            train_data, train_steps = batches(X_train, seed)
             # Compiled afresh at every fit for this data's number of steps;
             # a warm start keeps its optimizer (and the optimizer's state).
+            # Keras' loop of several steps a call fails under tf.distribute
+            # (keras-team/keras#19246): one step a call there.
             network.compile(
                 optimizer=network.optimizer,
-                steps_per_execution=min(MAX_STEPS_PER_EXECUTION, train_steps),
+                steps_per_execution=(
+                    1
+                    if self.distribute is not None
+                    else min(MAX_STEPS_PER_EXECUTION, train_steps)
+                ),
                 run_eagerly=self._eager,
             )
             if val is None:
                 val_data, val_steps = None, None
             else:
-                val_data, val_steps = epoch_dataset(X_scaled[val], batch_size)
+                val_data, val_steps = batches(X_scaled[val])
             history = network.fit(
                 train_data,
                 steps_per_epoch=train_steps,
@@ -256,15 +311,16 @@ class BaseDeepDetector(BaseDetector):
             for name in self._SCORING_STATE:
                 self.__dict__.pop(name, None)
 
-    def _new_network(self, dtype):
-        """The detector's network for ``_sample_shape``, built, in ``dtype``."""
-        with keep_global_rngs(), _dtype_policy(dtype):
+    def _new_network(self, dtype, seed=None):
+        """The detector's network for ``_sample_shape``, built, in ``dtype``
+        (its initial weights drawn from ``seed`` when given)."""
+        with keep_global_rngs(), _dtype_policy(dtype), own_default_seeds(seed):
             network = self._build_network(self._sample_shape)
             network(np.zeros((1, *self._sample_shape), dtype=dtype))
         return network
 
-    def _new_training_network(self):
-        network = self._new_network("float32")
+    def _new_training_network(self, seed=None):
+        network = self._new_network("float32", seed)
         network.compile(
             optimizer=make_optimizer(self.optimizer, self.learning_rate),
             run_eagerly=getattr(self, "_eager", False),
@@ -273,7 +329,7 @@ class BaseDeepDetector(BaseDetector):
 
     # ------------------------------------------------------------ scoring
     #: What scoring keeps besides the fitted attributes; rebuilt, not pickled.
-    _SCORING_STATE = ("_scorer", "_scoring_network", "_mappers")
+    _SCORING_STATE = ("_scorer", "_scoring_network", "_mappers", "_scoring_device")
 
     def _make_scorer(self):
         """The compiled scorer over a float64 copy of the trained network.
@@ -282,7 +338,12 @@ class BaseDeepDetector(BaseDetector):
         reconstructions) extends this, adding mappers from
         :meth:`_mapper_of` to ``self._mappers``.
         """
-        network = self._new_network("float64")
+        # Parameters from before devices existed read as their defaults.
+        self._scoring_device = scoring_device(
+            getattr(self, "device", "auto"), getattr(self, "distribute", None)
+        )
+        with device_scope(self._scoring_device):
+            network = self._new_network("float64")
         network.set_weights(
             [
                 w.astype(np.float64) if np.issubdtype(w.dtype, np.floating) else w
@@ -304,6 +365,8 @@ class BaseDeepDetector(BaseDetector):
         # object and would warn of "retracing" across fitted detectors.
         return ChunkedMapper(
             functools.partial(
+                on_device,
+                self._scoring_device,
                 function,
                 self._scoring_network,
                 tf.constant(center, tf.float64),
@@ -327,11 +390,16 @@ class BaseDeepDetector(BaseDetector):
             state.pop(name, None)
         network = state.pop("model_", None)
         if network is not None:
-            optimizer = network.optimizer
-            state["_network_state"] = {
-                "weights": network.get_weights(),
-                "optimizer": [keras.ops.convert_to_numpy(v) for v in optimizer.variables],
-            }
+            state["_network_state"] = self._network_state(network)
+        if state.get("distribute") is not None:
+            # A strategy holds devices and threads of this process.
+            warnings.warn(
+                f"{type(self).__name__}: a tf.distribute strategy cannot be "
+                "pickled; the pickled detector has distribute=None. Give it "
+                "a strategy again with set_params(distribute=...).",
+                UserWarning,
+            )
+            state["distribute"] = None
         return state
 
     def __setstate__(self, state):
@@ -339,6 +407,21 @@ class BaseDeepDetector(BaseDetector):
         super().__setstate__(state)
         if network_state is None:
             return
+        self.model_ = self._restored_network(network_state)
+        self._scorer = self._make_scorer()
+
+    @staticmethod
+    def _network_state(network):
+        """The weights and optimizer state of a training network."""
+        return {
+            "weights": network.get_weights(),
+            "optimizer": [
+                keras.ops.convert_to_numpy(v) for v in network.optimizer.variables
+            ],
+        }
+
+    def _restored_network(self, network_state):
+        """A new training network (in the current scope) from its state."""
         network = self._new_training_network()
         network.set_weights(network_state["weights"])
         network.optimizer.build(network.trainable_variables)
@@ -346,5 +429,4 @@ class BaseDeepDetector(BaseDetector):
         if len(saved) == len(network.optimizer.variables):
             for variable, value in zip(network.optimizer.variables, saved):
                 variable.assign(value)
-        self.model_ = network
-        self._scorer = self._make_scorer()
+        return network

@@ -1,6 +1,7 @@
 """The base class of every detector's network."""
 
 from ._backend import keras
+from ._devices import per_replica
 
 ops = keras.ops
 
@@ -52,7 +53,8 @@ class DetectorNetwork(keras.Model):
         loss = trimmed_mean(per_sample, self.trim_fraction if training else 0.0)
         for extra in self.losses:
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
-        return loss
+        # Under tf.distribute, this replica's share (Keras sums them).
+        return per_replica(loss)
 
     def detector_loss(self, x, outputs, training):  # pragma: no cover
         raise NotImplementedError

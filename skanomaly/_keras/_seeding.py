@@ -48,3 +48,33 @@ def seeded(seed):
     with keep_global_rngs():
         keras.utils.set_random_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def own_default_seeds(seed):
+    """Keras' default seeds drawn from a generator of this fit's own.
+
+    Keras seeds every initializer built without a seed from Python's global
+    ``random``, which other threads use too (a Dask worker's event loop
+    draws from it several times a second): a draw in between would change
+    the initial weights. ``random.Random(seed)`` draws what the global
+    generator seeded with ``seed`` would, whatever other threads do.
+    """
+    if seed is None:
+        yield
+        return
+    try:
+        # A private module of Keras: where it keeps the generator it draws
+        # default seeds from. Should it move, fits are seeded as before,
+        # only not safe from other threads.
+        from keras.src.random import seed_generator
+
+        shared = seed_generator.python_random
+    except (ImportError, AttributeError):  # pragma: no cover - Keras moved it
+        yield
+        return
+    seed_generator.python_random = random.Random(seed)
+    try:
+        yield
+    finally:
+        seed_generator.python_random = shared

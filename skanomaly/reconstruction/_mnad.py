@@ -247,6 +247,14 @@ class MNAD(BaseImageDetector):
     warm_start : bool, default=False
         Continue training the fitted network, and updating its memory, on
         the next ``fit``.
+    device : {"auto", "cpu", "gpu"} or "gpu:N", default="auto"
+        Where to train and score: ``"auto"`` lets TensorFlow choose (the
+        first GPU if there is one, else the CPU); ``"gpu:N"`` is the N-th
+        visible GPU. See the documentation's "Scaling out" page.
+    distribute : tf.distribute.Strategy, default=None
+        Train one network on several devices, such as
+        ``tf.distribute.MirroredStrategy()``; ``device`` must then be
+        ``"auto"``. Pickling drops it (with a warning).
     contamination : "auto" or float in (0, 0.5], default="auto"
         Share of outliers expected in the training data: ``offset_`` is that
         quantile of the training scores. ``"auto"`` puts it at Tukey's lower
@@ -358,6 +366,8 @@ class MNAD(BaseImageDetector):
         verbose=0,
         random_state=None,
         warm_start=False,
+        device="auto",
+        distribute=None,
         contamination="auto",
     ):
         self.filters = filters
@@ -383,6 +393,8 @@ class MNAD(BaseImageDetector):
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.device = device
+        self.distribute = distribute
         self.contamination = contamination
 
     def _build_network(self, sample_shape):

@@ -213,6 +213,14 @@ class VAE(BaseDeepDetector):
         run.
     warm_start : bool, default=False
         Continue training the fitted network on the next ``fit``.
+    device : {"auto", "cpu", "gpu"} or "gpu:N", default="auto"
+        Where to train and score: ``"auto"`` lets TensorFlow choose (the
+        first GPU if there is one, else the CPU); ``"gpu:N"`` is the N-th
+        visible GPU. See the documentation's "Scaling out" page.
+    distribute : tf.distribute.Strategy, default=None
+        Train one network on several devices, such as
+        ``tf.distribute.MirroredStrategy()``; ``device`` must then be
+        ``"auto"``. Pickling drops it (with a warning).
     contamination : "auto" or float in (0, 0.5], default="auto"
         Share of outliers expected in the training data: ``offset_`` is that
         quantile of the training scores. ``"auto"`` puts it at Tukey's lower
@@ -294,6 +302,8 @@ class VAE(BaseDeepDetector):
         verbose=0,
         random_state=None,
         warm_start=False,
+        device="auto",
+        distribute=None,
         contamination="auto",
     ):
         self.hidden_units = hidden_units
@@ -315,6 +325,8 @@ class VAE(BaseDeepDetector):
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
+        self.device = device
+        self.distribute = distribute
         self.contamination = contamination
 
     def _build_network(self, sample_shape):
