@@ -18,6 +18,8 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .utils._parameters import Attribute, Parameter, SharedParameters
+
 __all__ = ["BaseDetector", "tukey_lower_fence"]
 
 #: Width of Tukey's fences, in inter-quartile ranges.
@@ -54,7 +56,21 @@ def tukey_lower_fence(scores, k=TUKEY_K):
     return float(q1 - k * (q3 - q1))
 
 
-class BaseDetector(OutlierMixin, BaseEstimator):
+CONTAMINATION = Parameter(
+    "contamination",
+    "auto",
+    [StrOptions({"auto"}), Interval(Real, 0.0, 0.5, closed="right")],
+    '"auto" or float in (0, 0.5]',
+    """
+    Share of outliers expected in the training data: ``offset_`` is that
+    quantile of the training scores. ``"auto"`` puts it at Tukey's lower
+    fence of the training scores, ``Q1 - 1.5 * IQR``, unless the detector
+    says otherwise.
+    """,
+)
+
+
+class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
     """Base class of every skanomaly detector.
 
     A subclass implements two methods on already validated input:
@@ -72,12 +88,21 @@ class BaseDetector(OutlierMixin, BaseEstimator):
     table (images, sequences) extends :meth:`_validate_input`.
     """
 
-    _parameter_constraints: dict = {
-        "contamination": [
-            StrOptions({"auto"}),
-            Interval(Real, 0.0, 0.5, closed="right"),
-        ],
-    }
+    _shared_parameters = (CONTAMINATION,)
+    _shared_attributes = (
+        Attribute(
+            "offset_", "float",
+            "``decision_function = score_samples - offset_``.",
+        ),
+        Attribute(
+            "n_features_in_", "int",
+            "Number of features (values of one sample) seen during ``fit``.",
+        ),
+        Attribute(
+            "feature_names_in_", "ndarray of shape (`n_features_in_`,)",
+            "Names of the features seen during ``fit``, for DataFrame input.",
+        ),
+    )
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -89,8 +114,11 @@ class BaseDetector(OutlierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Training data. Unsupervised detectors treat every sample as
             (mostly) normal.
-        y : None
-            Ignored by unsupervised detectors; present for API consistency.
+        y : array-like of shape (n_samples,) or None, default=None
+            Ignored by unsupervised detectors (present for API
+            consistency). A detector that learns from labels takes 1 for an
+            anomaly, 0 for a normal sample and -1 for an unlabelled one, as
+            its documentation says.
 
         Returns
         -------

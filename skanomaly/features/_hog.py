@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._images import validate_images
+from ..utils._validation import validate_images
 
 __all__ = ["HOGTransformer"]
 

@@ -65,7 +65,7 @@ class SlidingWindows(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    skanomaly.sequence.LSTMAutoEncoder : A detector for the windows.
+    skanomaly.LSTMAutoEncoder : A detector for the windows.
 
     Notes
     -----

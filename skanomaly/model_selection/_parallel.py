@@ -53,7 +53,7 @@ def _pin_worker(folder, gpu_ids):
 
 
 def _resolve_gpu_ids(gpus):
-    from .._keras._devices import visible_gpu_ids
+    from ..engine._devices import visible_gpu_ids
 
     visible = visible_gpu_ids()
     if gpus is None:

@@ -4,9 +4,9 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._keras import keras
-from .._keras._images import (
-    BaseImageDetector,
+from ..engine import BaseGradientDetector, ImageInput, keras
+from ..engine._conv import (
+    ConvNetwork,
     ReconstructionImageNetwork,
     apply_stack,
     conv_decoder,
@@ -63,7 +63,7 @@ class ConvAutoEncoderNetwork(ReconstructionImageNetwork):
         return self.reconstruction_loss(x, reconstruction)
 
 
-class ConvAutoEncoder(BaseImageDetector):
+class ConvAutoEncoder(ConvNetwork, ImageInput, BaseGradientDetector):
     """Convolutional autoencoder anomaly detector for images.
 
     A convolutional encoder halves the images at each of its levels down to
@@ -82,16 +82,6 @@ class ConvAutoEncoder(BaseImageDetector):
 
     Parameters
     ----------
-    filters : "auto" or sequence of int, default="auto"
-        Widths of the encoder's stride-2 convolution levels; the decoder
-        mirrors them. Each level halves the images (rounding up), so ``L``
-        levels need images of at least ``2 ** L`` pixels a side. ``"auto"``
-        sizes the network from the images: widths 16, 32, 64 and 128, as
-        many levels (at most four) as keep the code at least 2 pixels a
-        side: ``(16, 32, 64, 128)`` for 28x28 images and larger ones,
-        ``(16, 32)`` for 8x8.
-    kernel_size : int, default=3
-        Side of the convolution kernels.
     latent_dim : int or None, default=32
         Units of a dense code between the encoder and the decoder: the
         bottleneck that keeps the network from copying its input. ``None``
@@ -99,8 +89,6 @@ class ConvAutoEncoder(BaseImageDetector):
         feature map (of ``filters[-1]`` channels at ``1 / 2 ** L`` of the
         resolution), which reconstructs more detail and keeps the position
         of each feature.
-    activation : str, default="relu"
-        Activation of the hidden layers (any Keras name).
     noise_std : float >= 0, default=0.0
         Standard deviation of Gaussian noise added to the (scaled) images
         during training: a positive value makes a denoising autoencoder.
@@ -111,86 +99,11 @@ class ConvAutoEncoder(BaseImageDetector):
     ssim_window : int, default=7
         Side of the Gaussian window of SSIM, in pixels (its standard
         deviation is a fifth of the side); ``loss="ssim"`` only.
-    image_shape : tuple of int, default=None
-        Shape ``(height, width)`` or ``(height, width, channels)`` of one
-        image, to read 2-D input of flattened images (one a row, C order).
-        When ``None``, rows are read as square grayscale images if their
-        width is a perfect square, and refused otherwise. Images given as a
-        3-D or 4-D array must have this shape.
-    map_aggregation : {"mean", "max", "topk_mean"}, default="mean"
-        How ``score_samples`` reduces an image's anomaly map to one score:
-        the mean over the pixels, the largest pixel, or the mean of the
-        ``topk_fraction`` largest pixels (for small defects, which a mean
-        over a large image dilutes).
-    topk_fraction : float in (0, 1], default=0.05
-        Share of the pixels averaged by ``map_aggregation="topk_mean"`` (at
-        least one pixel).
-    epochs : int, default=50
-        Largest number of passes over the training data.
-    batch_size : int, default=64
-        Images per gradient step.
-    learning_rate : float, default=1e-3
-        Step size of the optimizer.
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or keras Optimizer, \
-            default="adam"
-        The optimizer; an instance is copied at each fit and its own
-        learning rate applies.
-    validation_fraction : float in [0, 1), default=0.1
-        Share of the training images held out for early stopping; the
-        weights of the best epoch are kept. ``0`` trains for ``epochs``
-        epochs.
-    patience : int, default=10
-        Epochs without improvement of the validation loss before stopping.
-    trim_fraction : float in [0, 0.5), default=0.0
-        Share of each training batch's largest per-image losses left out
-        of the training loss (a trimmed mean), so that the anomalies in
-        unlabelled training data pull the model less towards them.
-    scaling : {"minmax", "standard", "robust"} or None, default="minmax"
-        Scaling of each channel, with one centre and scale over all the
-        pixels of the training images, applied inside the detector: the
-        default maps the training images' range to [0, 1], whether they
-        came in [0, 1] or [0, 255].
-    callbacks : list of keras.callbacks.Callback, default=None
-        Extra Keras callbacks for training.
-    verbose : int, default=0
-        0 silent, 1 Keras' progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and noise; an int gives the same
-        scores run after run.
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit``.
-    device : {"auto", "cpu", "gpu"} or "gpu:N", default="auto"
-        Where to train and score: ``"auto"`` lets TensorFlow choose (the
-        first GPU if there is one, else the CPU); ``"gpu:N"`` is the N-th
-        visible GPU. See the documentation's "Scaling out" page.
-    distribute : tf.distribute.Strategy, default=None
-        Train one network on several devices, such as
-        ``tf.distribute.MirroredStrategy()``; ``device`` must then be
-        ``"auto"``. Pickling drops it (with a warning).
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Share of outliers expected in the training data: ``offset_`` is that
-        quantile of the training scores. ``"auto"`` puts it at Tukey's lower
-        fence of the training scores, ``Q1 - 1.5 * IQR``.
 
     Attributes
     ----------
     model_ : keras.Model
         The trained network (a ``ConvAutoEncoderNetwork``).
-    history_ : dict of list
-        Training (and validation) loss per epoch, across warm starts.
-    n_epochs_ : int
-        Epochs trained in all.
-    offset_ : float
-        ``decision_function = score_samples - offset_``.
-    image_shape_ : tuple of int
-        Shape of the training images: ``(height, width)``, or ``(height,
-        width, channels)`` with ``channels > 1``.
-    scaling_center_, scaling_scale_ : ndarray of shape (n_channels,)
-        The fitted scaling of each channel.
-    n_features_in_ : int
-        Number of values of one image, ``height * width * channels``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of the columns seen during ``fit``, for DataFrame input.
 
     See Also
     --------
@@ -241,8 +154,8 @@ class ConvAutoEncoder(BaseImageDetector):
     array([ 1, -1])
     """
 
+    _reconstructs = True
     _parameter_constraints: dict = {
-        **BaseImageDetector._parameter_constraints,
         "latent_dim": [Interval(Integral, 1, None, closed="left"), None],
         "noise_std": [Interval(Real, 0.0, None, closed="left")],
         "loss": [StrOptions({"mse", "ssim"})],
@@ -251,63 +164,23 @@ class ConvAutoEncoder(BaseImageDetector):
 
     def __init__(
         self,
-        filters="auto",
         *,
-        kernel_size=3,
         latent_dim=32,
-        activation="relu",
         noise_std=0.0,
         loss="mse",
         ssim_window=7,
-        image_shape=None,
-        map_aggregation="mean",
-        topk_fraction=0.05,
-        epochs=50,
-        batch_size=64,
-        learning_rate=1e-3,
-        optimizer="adam",
-        validation_fraction=0.1,
-        patience=10,
-        trim_fraction=0.0,
-        scaling="minmax",
-        callbacks=None,
-        verbose=0,
-        random_state=None,
-        warm_start=False,
-        device="auto",
-        distribute=None,
-        contamination="auto",
+        **params,
     ):
-        self.filters = filters
-        self.kernel_size = kernel_size
         self.latent_dim = latent_dim
-        self.activation = activation
         self.noise_std = noise_std
         self.loss = loss
         self.ssim_window = ssim_window
-        self.image_shape = image_shape
-        self.map_aggregation = map_aggregation
-        self.topk_fraction = topk_fraction
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.optimizer = optimizer
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.trim_fraction = trim_fraction
-        self.scaling = scaling
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.device = device
-        self.distribute = distribute
-        self.contamination = contamination
+        super().__init__(**params)
 
     def _build_network(self, sample_shape):
         return ConvAutoEncoderNetwork(
             sample_shape,
-            self._filters,
+            self._filters_,
             kernel_size=self.kernel_size,
             activation=self.activation,
             latent_dim=self.latent_dim,

@@ -5,9 +5,9 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._keras import keras
-from .._keras._images import (
-    BaseImageDetector,
+from ..engine import BaseGradientDetector, ImageInput, keras
+from ..engine._conv import (
+    ConvNetwork,
     ReconstructionImageNetwork,
     apply_stack,
     conv_decoder,
@@ -40,11 +40,17 @@ class MemoryModule(layers.Layer):
     """A memory of ``n_items`` learned vectors read by attention.
 
     Each query (a vector at the last axis of the input, one per location
-    of a feature map) is compared with every item by cosine similarity;
-    a softmax over the items makes addressing weights, shrunk by
-    :func:`hard_shrink` when ``shrink_threshold > 0``; the output is the
-    weighted sum of the items. The items are trainable weights, learned by
-    back-propagation with the rest of the network.
+    of a feature map) is compared with every item by their dot product, as
+    the authors' implementation does; a softmax over the items makes
+    addressing weights, shrunk by :func:`hard_shrink` when
+    ``shrink_threshold > 0``; the output is the weighted sum of the items.
+    The items are trainable weights, learned by back-propagation with the
+    rest of the network. Unlike a cosine similarity, which lies in [-1, 1]
+    and keeps every softmax weight within a factor ``e ** 2`` of the
+    others, a dot product grows with the lengths of the query and the
+    items, so training can make a location's weights as peaked as it needs:
+    after shrinkage, each location reads a few items, as the paper
+    intends.
 
     Returns ``(read, weights)`` with ``read`` of the input's shape and
     ``weights`` of shape ``(*input_shape[:-1], n_items)``.
@@ -117,7 +123,7 @@ class MemAENetwork(ReconstructionImageNetwork):
         return self.reconstruction_loss(x, reconstruction) + self.entropy_weight * entropy
 
 
-class MemAE(BaseImageDetector):
+class MemAE(ConvNetwork, ImageInput, BaseGradientDetector):
     """Memory-augmented autoencoder (MemAE) anomaly detector for images.
 
     An autoencoder can reconstruct anomalies too well, since a network that
@@ -130,26 +136,15 @@ class MemAE(BaseImageDetector):
     closest to it. The pixel error is the anomaly map.
 
     The memory is read by attention: addressing weights are a softmax over
-    the items of their cosine similarity with the code; weights below
-    ``shrink_threshold`` are set to zero (hard shrinkage) and the rest
-    renormalised, so that each location is made of a few items; an entropy
-    penalty on the weights (``entropy_weight``) makes the addressing sparser
-    still. The items are learned with the network.
+    the items of their dot product with the code (as in the authors'
+    implementation); weights below ``shrink_threshold`` are set to zero
+    (hard shrinkage) and the rest renormalised, so that each location is
+    made of a few items; an entropy penalty on the weights
+    (``entropy_weight``) makes the addressing sparser still. The items are
+    learned with the network.
 
     Parameters
     ----------
-    filters : "auto" or sequence of int, default="auto"
-        Widths of the encoder's stride-2 convolution levels; the decoder
-        mirrors them, and the last width is the size of the memory items.
-        ``L`` levels need images of at least ``2 ** L`` pixels a side.
-        ``"auto"`` sizes the network from the images: widths 16, 32, 64
-        and 128, as many levels (at most four) as keep the code at least 2
-        pixels a side: ``(16, 32, 64, 128)`` for 28x28 images and larger
-        ones, ``(16, 32)`` for 8x8. A small code matters here: the memory
-        is read at each of its locations, and with many locations a
-        memory of parts reconstructs anomalies too.
-    kernel_size : int, default=3
-        Side of the convolution kernels.
     n_memory : int, default=100
         Number of memory items; the paper uses 100 for MNIST and CIFAR-10.
     shrink_threshold : "auto" or float in [0, 1), default="auto"
@@ -157,91 +152,17 @@ class MemAE(BaseImageDetector):
         ``1 / n_memory``, the low end of the range the paper recommends
         (``1 / n_memory`` to ``3 / n_memory``): a weight survives when it
         is larger than under uniform attention. ``0`` turns shrinkage off.
-        Cosine similarities lie in [-1, 1], so the softmax weights stay
-        within a factor ``e ** 2`` of each other: with 100 items no weight
-        can exceed about 0.07, and a threshold well above ``1 / n_memory``
-        (``3 / n_memory`` with 100 items, say) can zero every weight, which
-        leaves the decoder nothing to read.
+        Should every weight of a location fall below it, the location reads
+        nothing (a zero vector).
     entropy_weight : float >= 0, default=0.0002
         Weight of the mean entropy of the addressing weights in the training
         loss (the paper's value).
-    activation : str, default="relu"
-        Activation of the hidden layers (any Keras name).
-    image_shape : tuple of int, default=None
-        Shape ``(height, width)`` or ``(height, width, channels)`` of one
-        image, to read 2-D input of flattened images (one a row, C order).
-        When ``None``, rows are read as square grayscale images if their
-        width is a perfect square, and refused otherwise.
-    map_aggregation : {"mean", "max", "topk_mean"}, default="mean"
-        How ``score_samples`` reduces an image's anomaly map to one score:
-        the mean over the pixels, the largest pixel, or the mean of the
-        ``topk_fraction`` largest pixels.
-    topk_fraction : float in (0, 1], default=0.05
-        Share of the pixels averaged by ``map_aggregation="topk_mean"``.
-    epochs : int, default=50
-        Largest number of passes over the training data.
-    batch_size : int, default=64
-        Images per gradient step.
-    learning_rate : float, default=1e-3
-        Step size of the optimizer.
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or keras Optimizer, \
-            default="adam"
-        The optimizer; an instance is copied at each fit and its own
-        learning rate applies.
-    validation_fraction : float in [0, 1), default=0.1
-        Share of the training images held out for early stopping; the
-        weights of the best epoch are kept. ``0`` trains for ``epochs``
-        epochs.
-    patience : int, default=10
-        Epochs without improvement of the validation loss before stopping.
-    trim_fraction : float in [0, 0.5), default=0.0
-        Share of each training batch's largest per-image losses left out
-        of the training loss (a trimmed mean).
-    scaling : {"minmax", "standard", "robust"} or None, default="minmax"
-        Scaling of each channel, with one centre and scale over all the
-        pixels of the training images, applied inside the detector.
-    callbacks : list of keras.callbacks.Callback, default=None
-        Extra Keras callbacks for training.
-    verbose : int, default=0
-        0 silent, 1 Keras' progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation and shuffling; an int gives the same scores
-        run after run.
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit``.
-    device : {"auto", "cpu", "gpu"} or "gpu:N", default="auto"
-        Where to train and score: ``"auto"`` lets TensorFlow choose (the
-        first GPU if there is one, else the CPU); ``"gpu:N"`` is the N-th
-        visible GPU. See the documentation's "Scaling out" page.
-    distribute : tf.distribute.Strategy, default=None
-        Train one network on several devices, such as
-        ``tf.distribute.MirroredStrategy()``; ``device`` must then be
-        ``"auto"``. Pickling drops it (with a warning).
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Share of outliers expected in the training data: ``offset_`` is that
-        quantile of the training scores. ``"auto"`` puts it at Tukey's lower
-        fence of the training scores, ``Q1 - 1.5 * IQR``.
 
     Attributes
     ----------
     model_ : keras.Model
         The trained network (a ``MemAENetwork``); its memory items are
         ``model_.memory.items``.
-    history_ : dict of list
-        Training (and validation) loss per epoch, across warm starts.
-    n_epochs_ : int
-        Epochs trained in all.
-    offset_ : float
-        ``decision_function = score_samples - offset_``.
-    image_shape_ : tuple of int
-        Shape of the training images: ``(height, width)``, or ``(height,
-        width, channels)`` with ``channels > 1``.
-    scaling_center_, scaling_scale_ : ndarray of shape (n_channels,)
-        The fitted scaling of each channel.
-    n_features_in_ : int
-        Number of values of one image, ``height * width * channels``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of the columns seen during ``fit``, for DataFrame input.
 
     See Also
     --------
@@ -286,8 +207,8 @@ class MemAE(BaseImageDetector):
     array([ 1, -1])
     """
 
+    _reconstructs = True
     _parameter_constraints: dict = {
-        **BaseImageDetector._parameter_constraints,
         "n_memory": [Interval(Integral, 1, None, closed="left")],
         "shrink_threshold": [
             StrOptions({"auto"}),
@@ -298,61 +219,21 @@ class MemAE(BaseImageDetector):
 
     def __init__(
         self,
-        filters="auto",
         *,
-        kernel_size=3,
         n_memory=100,
         shrink_threshold="auto",
         entropy_weight=0.0002,
-        activation="relu",
-        image_shape=None,
-        map_aggregation="mean",
-        topk_fraction=0.05,
-        epochs=50,
-        batch_size=64,
-        learning_rate=1e-3,
-        optimizer="adam",
-        validation_fraction=0.1,
-        patience=10,
-        trim_fraction=0.0,
-        scaling="minmax",
-        callbacks=None,
-        verbose=0,
-        random_state=None,
-        warm_start=False,
-        device="auto",
-        distribute=None,
-        contamination="auto",
+        **params,
     ):
-        self.filters = filters
-        self.kernel_size = kernel_size
         self.n_memory = n_memory
         self.shrink_threshold = shrink_threshold
         self.entropy_weight = entropy_weight
-        self.activation = activation
-        self.image_shape = image_shape
-        self.map_aggregation = map_aggregation
-        self.topk_fraction = topk_fraction
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.optimizer = optimizer
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.trim_fraction = trim_fraction
-        self.scaling = scaling
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.device = device
-        self.distribute = distribute
-        self.contamination = contamination
+        super().__init__(**params)
 
     def _values_per_pixel(self):
         # The addressing weights: n_memory values at each code location.
         width = super()._values_per_pixel()
-        return max(width, math.ceil(self.n_memory / 4 ** len(self._filters)))
+        return max(width, math.ceil(self.n_memory / 4 ** len(self._filters_)))
 
     def _build_network(self, sample_shape):
         threshold = (
@@ -362,7 +243,7 @@ class MemAE(BaseImageDetector):
         )
         return MemAENetwork(
             sample_shape,
-            self._filters,
+            self._filters_,
             kernel_size=self.kernel_size,
             activation=self.activation,
             n_memory=self.n_memory,

@@ -6,9 +6,9 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from .._keras import keras
-from .._keras._images import (
-    BaseImageDetector,
+from ..engine import BaseGradientDetector, ImageInput, keras
+from ..engine._conv import (
+    ConvNetwork,
     ReconstructionImageNetwork,
     apply_stack,
     conv_decoder,
@@ -158,7 +158,7 @@ def _component_means_scaled(network, center, scale, x):
     return network.component_means((x - center) / scale)
 
 
-class MNAD(BaseImageDetector):
+class MNAD(ConvNetwork, ImageInput, BaseGradientDetector):
     """Memory-guided normality (MNAD) anomaly detector for images.
 
     The reconstruction variant of Park et al. (2020). A convolutional
@@ -178,16 +178,6 @@ class MNAD(BaseImageDetector):
 
     Parameters
     ----------
-    filters : "auto" or sequence of int, default="auto"
-        Widths of the encoder's stride-2 convolution levels; the decoder
-        mirrors them, and the last width is the size of the queries and of
-        the memory items. ``L`` levels need images of at least ``2 ** L``
-        pixels a side. ``"auto"`` sizes the network from the images: widths
-        16, 32, 64 and 128, as many levels (at most four) as keep the code
-        at least 2 pixels a side: ``(16, 32, 64, 128)`` for 28x28 images
-        and larger ones, ``(16, 32)`` for 8x8.
-    kernel_size : int, default=3
-        Side of the convolution kernels.
     n_memory : int >= 2, default=10
         Number of memory items (the paper's 10).
     compactness_weight : float >= 0, default=0.1
@@ -202,84 +192,12 @@ class MNAD(BaseImageDetector):
     reconstruction_weight : float in [0, 1], default=0.6
         Weight of the reconstruction error in the anomaly map; the feature
         distance gets the rest (the authors' code weighs PSNR 0.6).
-    activation : str, default="relu"
-        Activation of the hidden layers (any Keras name).
-    image_shape : tuple of int, default=None
-        Shape ``(height, width)`` or ``(height, width, channels)`` of one
-        image, to read 2-D input of flattened images (one a row, C order).
-        When ``None``, rows are read as square grayscale images if their
-        width is a perfect square, and refused otherwise.
-    map_aggregation : {"mean", "max", "topk_mean"}, default="mean"
-        How ``score_samples`` reduces an image's anomaly map to one score:
-        the mean over the pixels, the largest pixel, or the mean of the
-        ``topk_fraction`` largest pixels.
-    topk_fraction : float in (0, 1], default=0.05
-        Share of the pixels averaged by ``map_aggregation="topk_mean"``.
-    epochs : int, default=50
-        Largest number of passes over the training data.
-    batch_size : int, default=64
-        Images per gradient step (and per memory update).
-    learning_rate : float, default=1e-3
-        Step size of the optimizer.
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"} or keras Optimizer, \
-            default="adam"
-        The optimizer; an instance is copied at each fit and its own
-        learning rate applies.
-    validation_fraction : float in [0, 1), default=0.1
-        Share of the training images held out for early stopping; the
-        weights of the best epoch are kept. ``0`` trains for ``epochs``
-        epochs.
-    patience : int, default=10
-        Epochs without improvement of the validation loss before stopping.
-    trim_fraction : float in [0, 0.5), default=0.0
-        Share of each training batch's largest per-image losses left out
-        of the training loss (a trimmed mean).
-    scaling : {"minmax", "standard", "robust"} or None, default="minmax"
-        Scaling of each channel, with one centre and scale over all the
-        pixels of the training images, applied inside the detector.
-    callbacks : list of keras.callbacks.Callback, default=None
-        Extra Keras callbacks for training.
-    verbose : int, default=0
-        0 silent, 1 Keras' progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation (the memory's too) and shuffling; an int gives
-        the same scores run after run.
-    warm_start : bool, default=False
-        Continue training the fitted network, and updating its memory, on
-        the next ``fit``.
-    device : {"auto", "cpu", "gpu"} or "gpu:N", default="auto"
-        Where to train and score: ``"auto"`` lets TensorFlow choose (the
-        first GPU if there is one, else the CPU); ``"gpu:N"`` is the N-th
-        visible GPU. See the documentation's "Scaling out" page.
-    distribute : tf.distribute.Strategy, default=None
-        Train one network on several devices, such as
-        ``tf.distribute.MirroredStrategy()``; ``device`` must then be
-        ``"auto"``. Pickling drops it (with a warning).
-    contamination : "auto" or float in (0, 0.5], default="auto"
-        Share of outliers expected in the training data: ``offset_`` is that
-        quantile of the training scores. ``"auto"`` puts it at Tukey's lower
-        fence of the training scores, ``Q1 - 1.5 * IQR``.
 
     Attributes
     ----------
     model_ : keras.Model
         The trained network (an ``MNADNetwork``); its memory items are
         ``model_.items``.
-    history_ : dict of list
-        Training (and validation) loss per epoch, across warm starts.
-    n_epochs_ : int
-        Epochs trained in all.
-    offset_ : float
-        ``decision_function = score_samples - offset_``.
-    image_shape_ : tuple of int
-        Shape of the training images: ``(height, width)``, or ``(height,
-        width, channels)`` with ``channels > 1``.
-    scaling_center_, scaling_scale_ : ndarray of shape (n_channels,)
-        The fitted scaling of each channel.
-    n_features_in_ : int
-        Number of values of one image, ``height * width * channels``.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of the columns seen during ``fit``, for DataFrame input.
 
     See Also
     --------
@@ -331,8 +249,8 @@ class MNAD(BaseImageDetector):
     array([ 1, -1])
     """
 
+    _reconstructs = True
     _parameter_constraints: dict = {
-        **BaseImageDetector._parameter_constraints,
         "n_memory": [Interval(Integral, 2, None, closed="left")],
         "compactness_weight": [Interval(Real, 0.0, None, closed="left")],
         "separateness_weight": [Interval(Real, 0.0, None, closed="left")],
@@ -342,65 +260,25 @@ class MNAD(BaseImageDetector):
 
     def __init__(
         self,
-        filters="auto",
         *,
-        kernel_size=3,
         n_memory=10,
         compactness_weight=0.1,
         separateness_weight=0.1,
         margin=1.0,
         reconstruction_weight=0.6,
-        activation="relu",
-        image_shape=None,
-        map_aggregation="mean",
-        topk_fraction=0.05,
-        epochs=50,
-        batch_size=64,
-        learning_rate=1e-3,
-        optimizer="adam",
-        validation_fraction=0.1,
-        patience=10,
-        trim_fraction=0.0,
-        scaling="minmax",
-        callbacks=None,
-        verbose=0,
-        random_state=None,
-        warm_start=False,
-        device="auto",
-        distribute=None,
-        contamination="auto",
+        **params,
     ):
-        self.filters = filters
-        self.kernel_size = kernel_size
         self.n_memory = n_memory
         self.compactness_weight = compactness_weight
         self.separateness_weight = separateness_weight
         self.margin = margin
         self.reconstruction_weight = reconstruction_weight
-        self.activation = activation
-        self.image_shape = image_shape
-        self.map_aggregation = map_aggregation
-        self.topk_fraction = topk_fraction
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.optimizer = optimizer
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.trim_fraction = trim_fraction
-        self.scaling = scaling
-        self.callbacks = callbacks
-        self.verbose = verbose
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.device = device
-        self.distribute = distribute
-        self.contamination = contamination
+        super().__init__(**params)
 
     def _build_network(self, sample_shape):
         return MNADNetwork(
             sample_shape,
-            self._filters,
+            self._filters_,
             kernel_size=self.kernel_size,
             activation=self.activation,
             n_memory=self.n_memory,
@@ -410,22 +288,22 @@ class MNAD(BaseImageDetector):
             reconstruction_weight=self.reconstruction_weight,
         )
 
-    def _calibrate(self, X_scaled):
+    def _calibrate(self, X, y):
         """Set the scales of the map's two terms to their means on the
         training images (see Notes)."""
-        network = self._scoring_network
-        for weight in (network.error_scale, network.distance_scale):
-            weight.assign(1.0)
-        zeros = np.zeros(X_scaled.shape[-1])
-        # X_scaled is scaled already: a mapper that scales by (0, 1).
+        networks = [self.model_]
+        if self._scoring_network is not self.model_:
+            networks.append(self._scoring_network)
+        for network in networks:
+            network.error_scale.assign(1.0)
+            network.distance_scale.assign(1.0)
+        zeros = np.zeros(X.shape[-1])
+        # X is scaled already: a mapper that scales by (0, 1).
         mapper = self._mapper_of(
             _component_means_scaled, (2,), center=zeros, scale=np.ones_like(zeros)
         )
-        means = mapper(X_scaled).mean(axis=0)
+        means = mapper(X).mean(axis=0)
         means = np.where(np.isfinite(means) & (means > 0), means, 1.0)
-        # Rounded to the training network's float32, so that a pickled and
-        # restored detector, whose scoring copy is made from it, scores alike.
-        means = means.astype(np.float32).astype(np.float64)
-        for model in (self.model_, network):
-            model.error_scale.assign(means[0])
-            model.distance_scale.assign(means[1])
+        for network in networks:
+            network.error_scale.assign(means[0])
+            network.distance_scale.assign(means[1])

@@ -161,7 +161,7 @@ def test_pickle(series):
 
 def test_finds_a_glitch_in_a_long_recording():
     """The issue's use case: where in a long recording is the anomaly?"""
-    from skanomaly.sequence import RNNForecaster
+    from skanomaly import RNNForecaster
 
     rng = np.random.RandomState(0)
     steps = np.arange(1200)

@@ -24,7 +24,7 @@ from skanomaly.metrics import anomaly_roc_auc_scorer
 from skanomaly.model_selection import NoveltySplit, _parallel, spread_over_gpus
 
 # Patched by name, so that TensorFlow is imported in this process only.
-VISIBLE_GPU_IDS = "skanomaly._keras._devices.visible_gpu_ids"
+VISIBLE_GPU_IDS = "skanomaly.engine._devices.visible_gpu_ids"
 SCORE_KEYS = ["split0_test_score", "split1_test_score", "mean_test_score"]
 
 

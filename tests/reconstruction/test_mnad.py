@@ -1,6 +1,6 @@
 """MNAD: memory read and update, compactness and separateness losses, the
 calibrated map, learning. Input, scaling, aggregation and persistence are
-tested for every image detector in tests/_keras/test_images.py."""
+tested for every image detector in tests/engine/test_images.py."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import roc_auc_score
 
 from skanomaly import MNAD
-from skanomaly._keras import keras
+from skanomaly.engine import keras
 from skanomaly.datasets import make_defect_textures
 from skanomaly.metrics import pixel_roc_auc_score
 from skanomaly.reconstruction._mnad import MNADNetwork
@@ -138,3 +138,4 @@ def test_learns_planted_defects():
     defective = test.y == 1
     maps = detector.anomaly_map(test.images[defective])
     assert pixel_roc_auc_score(test.masks[defective], maps) > 0.9
+

@@ -69,7 +69,7 @@ def test_bad_type_filter(type_filter):
     [
         ("skanomaly.reconstruction", "AutoEncoder", "outlier_detector"),
         ("skanomaly.reconstruction", "VAE", "outlier_detector"),
-        ("skanomaly.embedding", "DeepSVDD", "outlier_detector"),
+        ("skanomaly.one_class", "DeepSVDD", "outlier_detector"),
         ("skanomaly.features", "HOGTransformer", "transformer"),
     ],
 )

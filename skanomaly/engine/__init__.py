@@ -1,0 +1,48 @@
+"""The deep-learning engine every deep detector shares, and its extension points.
+
+A detector writes only what is its own (its network, its loss, its score)
+and subclasses one of the engine's base classes, which owns everything
+else once: validation and scaling of the input, seeding, devices, labels,
+training (several networks and optimizers included), frozen pretrained
+parts, chunked scoring, persistence, and the parameters of all of these,
+documented once and added to each detector's signature and docstring.
+The documentation's "Writing a detector" page walks through them.
+
+* :class:`BaseGradientDetector`: a detector trained by gradient descent
+  (one network and its loss, or its own ``train_step`` over several
+  networks, each with its own optimizer);
+* :class:`BaseDeepDetector`: the engine's core, for a detector whose fit
+  is not gradient descent (features of a frozen network, then a memory
+  bank or a Gaussian);
+* :class:`DetectorNetwork`: the base of every detector's network;
+* :class:`ImageInput`, :class:`SequenceInput`: mixins for detectors of
+  images and of sequences (rows of features need none);
+* :func:`sum_over_replicas`, :func:`max_over_replicas`: for a
+  ``train_step`` that updates state by hand under ``tf.distribute``;
+* :class:`~skanomaly.utils.Parameter`: declares a parameter shared by
+  several detectors, once.
+
+Keras 3 on the TensorFlow backend: detectors build their networks from
+``keras.layers`` and ``keras.ops`` (import ``keras`` from here, which
+checks the backend); TensorFlow-only code stays inside this package.
+"""
+
+from ..exceptions import TrainingDivergedError
+from ._backend import keras
+from ._base import BaseDeepDetector
+from ._devices import max_over_replicas, sum_over_replicas
+from ._gradient import BaseGradientDetector
+from ._inputs import ImageInput, SequenceInput
+from ._network import DetectorNetwork
+
+__all__ = [
+    "BaseDeepDetector",
+    "BaseGradientDetector",
+    "DetectorNetwork",
+    "ImageInput",
+    "SequenceInput",
+    "TrainingDivergedError",
+    "keras",
+    "max_over_replicas",
+    "sum_over_replicas",
+]

@@ -1,0 +1,344 @@
+"""Deep detectors trained by gradient descent: the engine's training loop."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..exceptions import TrainingDivergedError
+from ..utils._parameters import Attribute, Parameter
+from ._backend import keras, tf
+from ._base import BaseDeepDetector
+from ._devices import check_distribute, replica_dataset, training_scope
+from ._state import network_state, restore_network_state
+from ._training import (
+    OPTIMIZERS,
+    StopOnNonFiniteLoss,
+    epoch_dataset,
+    make_optimizer,
+    validation_split,
+)
+
+#: Most training steps run per call into TensorFlow: small networks are
+#: dominated by the cost of each call, not by the arithmetic (32 steps a
+#: call trains a small autoencoder on 100,000 rows about twice as fast as
+#: one). An epoch with fewer steps runs them all in one call.
+MAX_STEPS_PER_EXECUTION = 32
+
+EPOCHS = Parameter(
+    "epochs", 100, [Interval(Integral, 1, None, closed="left")], "int",
+    "Largest number of passes over the training data.",
+)
+BATCH_SIZE = Parameter(
+    "batch_size", 64, [Interval(Integral, 1, None, closed="left")], "int",
+    "Samples per gradient step (at most the training set size).",
+)
+LEARNING_RATE = Parameter(
+    "learning_rate", 1e-3, [Interval(Real, 0.0, None, closed="neither")], "float",
+    "Step size of the optimizer named by ``optimizer``.",
+)
+OPTIMIZER = Parameter(
+    "optimizer", "adam", [StrOptions(set(OPTIMIZERS)), keras.optimizers.Optimizer],
+    '{"adam", "adamw", "rmsprop", "sgd"} or keras Optimizer',
+    """
+    The optimizer. An instance is copied through its config at each fit
+    (its own learning rate then applies and ``learning_rate`` is ignored),
+    so fitting never changes the object given here.
+    """,
+)
+VALIDATION_FRACTION = Parameter(
+    "validation_fraction", 0.1, [Interval(Real, 0.0, 1.0, closed="left")],
+    "float in [0, 1)",
+    """
+    Share of the training data held out to stop training early when its
+    loss stops improving; the weights of the best epoch are kept. ``0``
+    trains for ``epochs`` epochs. A detector that learns from labels
+    stratifies the split on them.
+    """,
+)
+PATIENCE = Parameter(
+    "patience", 10, [Interval(Integral, 1, None, closed="left")], "int",
+    "Epochs without improvement of the validation loss before stopping.",
+)
+TRIM_FRACTION = Parameter(
+    "trim_fraction", 0.0, [Interval(Real, 0.0, 0.5, closed="left")],
+    "float in [0, 0.5)",
+    """
+    Share of each training batch's largest per-sample losses left out of
+    the training loss (a trimmed mean). Unlabelled training data holds
+    anomalies; trimming stops them from pulling the model towards them.
+    A labelled anomaly's loss is never left out. ``0`` trains on the plain
+    mean.
+    """,
+)
+CALLBACKS = Parameter(
+    "callbacks", None, [list, None], "list of keras.callbacks.Callback or None",
+    "Extra Keras callbacks passed to ``Model.fit``.",
+)
+WARM_START = Parameter(
+    "warm_start", False, ["boolean"], "bool",
+    """
+    Continue training the fitted network, and its optimizers' state, on
+    the next call to ``fit`` instead of starting afresh; also after a pickle
+    round trip.
+    """,
+)
+DISTRIBUTE = Parameter(
+    "distribute", None, [tf.distribute.Strategy, None],
+    "tf.distribute.Strategy or None",
+    """
+    Train one network on several devices, such as
+    ``tf.distribute.MirroredStrategy()`` over the GPUs of one machine;
+    ``device`` must then be ``"auto"``. ``batch_size`` stays the global
+    batch, split evenly over the replicas (each pass over the data leaves
+    out ``n_samples % n_replicas`` samples, different ones at each pass);
+    ``trim_fraction`` trims each replica's part of the batch. Scoring runs
+    on the default device. A strategy belongs to its process: pickling
+    drops it (the restored detector has ``distribute=None``, with a
+    warning), while ``clone`` copies it.
+    """,
+)
+
+
+class BaseGradientDetector(BaseDeepDetector):
+    """Base class of the deep detectors trained by gradient descent.
+
+    A subclass writes ``_build_network(sample_shape)``, returning a
+    :class:`~skanomaly.engine.DetectorNetwork` whose per-sample
+    ``detector_loss`` the engine trains with Keras' ``Model.fit``, or
+    whose own ``train_step`` trains it (with one optimizer per entry of
+    its ``trained_parts`` for several sub-networks). The engine owns the
+    rest, once: epochs and batches, the optimizers and their state, a
+    validation split (stratified on the labels of a detector that learns
+    from them) with early stopping that keeps the best weights, trimming of
+    the largest per-sample losses (never those of labelled anomalies), the
+    user's ``callbacks`` and ``verbose``, ``warm_start`` (after a pickle
+    round trip too), ``tf.distribute``, and stopping with
+    :class:`~skanomaly.exceptions.TrainingDivergedError` when any logged
+    loss turns NaN or infinite. Its parameters are documented once, here,
+    and added to each detector's signature and docstring.
+
+    Optional hooks and declarations, besides those of
+    :class:`~skanomaly.engine.BaseDeepDetector`:
+
+    * ``_init_network(network, X, y)``: run once on a new network, before
+      its first epoch, with the scaled training part of the data (a Deep
+      SVDD centre, say);
+    * ``_training_callbacks(network, X, epochs_done)``: Keras callbacks the
+      detector itself needs (they run after early stopping has restored the
+      best weights);
+    * ``_trains_eagerly(X)``: run tiny fits eagerly, where tracing a graph
+      costs more than it saves;
+    * ``_make_optimizers(network)``: the optimizers, by part (``None`` for
+      the one optimizer of a network without ``trained_parts``); by default
+      each is made from ``optimizer`` and ``learning_rate``;
+    * ``_early_stopping_monitor``: the logged value early stopping watches
+      (``"val_loss"``), or ``None`` for a detector that does not stop
+      early: it then takes no ``validation_fraction`` or ``patience``;
+    * ``_trims_losses``: ``False`` for a detector whose training loss is
+      not a mean of per-sample losses (its own ``train_step``): it then
+      takes no ``trim_fraction``.
+    """
+
+    _shared_parameters = (
+        EPOCHS,
+        BATCH_SIZE,
+        LEARNING_RATE,
+        OPTIMIZER,
+        VALIDATION_FRACTION,
+        PATIENCE,
+        TRIM_FRACTION,
+        CALLBACKS,
+        WARM_START,
+        DISTRIBUTE,
+    )
+    _shared_attributes = (
+        Attribute(
+            "history_", "dict of list",
+            "Every logged loss per epoch (training and validation), across "
+            "warm starts.",
+        ),
+        Attribute("n_epochs_", "int", "Epochs trained in all."),
+    )
+
+    #: The logged value early stopping watches, or None not to stop early.
+    _early_stopping_monitor = "val_loss"
+    #: Whether the training loss is a mean of per-sample losses.
+    _trims_losses = True
+
+    @classmethod
+    def _takes_parameter(cls, name):
+        if name in ("validation_fraction", "patience"):
+            return cls._early_stopping_monitor is not None
+        if name == "trim_fraction":
+            return cls._trims_losses
+        return super()._takes_parameter(name)
+
+    # ----------------------------------------------------- subclass hooks
+    def _init_network(self, network, X, y):
+        """Prepare a new network on the scaled training data; no-op here."""
+
+    def _training_callbacks(self, network, X, epochs_done):
+        """Keras callbacks the detector itself needs; none here."""
+        return []
+
+    def _trains_eagerly(self, X):
+        """Whether training on the scaled ``X`` runs eagerly; never here."""
+        return False
+
+    def _make_optimizers(self, network):
+        """One optimizer per trained part, from ``optimizer`` and
+        ``learning_rate``."""
+        parts = [None] if network.trained_parts is None else network.trained_parts
+        return {part: make_optimizer(self.optimizer, self.learning_rate) for part in parts}
+
+    # --------------------------------------------------- engine overrides
+    def _fit(self, X, y):
+        check_distribute(self.distribute, self.device, type(self).__name__)
+        return super()._fit(X, y)
+
+    def _continues(self, sample_shape):
+        if not (self.warm_start and "model_" in vars(self)):
+            return False
+        if sample_shape != self._sample_shape_:
+            raise ValueError(
+                f"warm_start=True: X has samples of shape {sample_shape} but "
+                f"the network was trained on {self._sample_shape_}. Set "
+                "warm_start=False to train a new network."
+            )
+        return True
+
+    def _continued_network(self):
+        # A network keeps the strategy it was built under; continuing under
+        # another one (or none) needs a copy built under the new one.
+        if self.model_.distribute_strategy is (
+            self.distribute or tf.distribute.get_strategy()
+        ):
+            return self.model_
+        return self._restored_network(self._network_state())
+
+    def _training_strategy(self):
+        return self.distribute
+
+    def _placement(self, tf_device):
+        return training_scope(tf_device, self.distribute)
+
+    def _new_training_network(self, seed=None):
+        network = super()._new_training_network(seed)
+        network.optimizers = self._make_optimizers(network)
+        return network
+
+    def _restored_network(self, state):
+        network = super()._restored_network(state)
+        self._compile(network, 1, state["run_eagerly"])
+        return network
+
+    @staticmethod
+    def _compile(network, steps_per_execution, run_eagerly):
+        one = network.trained_parts is None
+        network.compile(
+            optimizer=network.optimizers[None] if one else None,
+            steps_per_execution=steps_per_execution,
+            run_eagerly=run_eagerly,
+        )
+
+    # ----------------------------------------------------------- training
+    def _fit_network(self, network, X, y, *, seed, warm):
+        owner = type(self).__name__
+        n_replicas = check_distribute(self.distribute, self.device, owner)
+        fraction = (
+            self.validation_fraction if self._early_stopping_monitor is not None else 0.0
+        )
+        rng = np.random.RandomState(seed)
+        train, val = validation_split(len(X), fraction, rng, labels=y)
+        X_train = X if val is None else X[train]
+        y_train = y if val is None or y is None else y[train]
+        saved = network_state(network, self._frozen_) if warm else None
+        if not warm:
+            self._init_network(network, X_train, y_train)
+        network.trim_fraction = float(self.trim_fraction) if self._trims_losses else 0.0
+        eager = self._trains_eagerly(X_train)
+
+        guard = StopOnNonFiniteLoss()
+        callbacks = [guard]
+        if val is not None:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=self._early_stopping_monitor,
+                    patience=self.patience,
+                    restore_best_weights=True,
+                )
+            )
+        # Early stopping restores the best weights before the detector's
+        # own callbacks see the end of training.
+        epochs_done = self.n_epochs_ if warm else 0
+        callbacks += self._training_callbacks(network, X_train, epochs_done)
+        callbacks += list(self.callbacks or [])
+        batch_size = min(self.batch_size, len(X_train))
+
+        def batches(x, labels, shuffle_seed=None):
+            data = x if labels is None else (x, labels)
+            if self.distribute is None:
+                return epoch_dataset(data, batch_size, shuffle_seed)
+            return replica_dataset(data, batch_size, n_replicas, shuffle_seed)
+
+        train_data, train_steps = batches(X_train, y_train, seed)
+        # Compiled afresh at every fit for this data's number of steps; a
+        # warm start keeps its optimizers (and their state). Keras' loop of
+        # several steps a call fails under tf.distribute
+        # (keras-team/keras#19246): one step a call there.
+        self._compile(
+            network,
+            1 if self.distribute is not None else min(MAX_STEPS_PER_EXECUTION, train_steps),
+            eager,
+        )
+        if val is None:
+            val_data, val_steps = None, None
+        else:
+            val_data, val_steps = batches(X[val], None if y is None else y[val])
+        history = network.fit(
+            train_data,
+            steps_per_epoch=train_steps,
+            validation_data=val_data,
+            validation_steps=val_steps,
+            epochs=self.epochs,
+            shuffle=False,  # the data set shuffles itself
+            verbose=self.verbose,
+            callbacks=callbacks,
+        )
+
+        if guard.diverged_at is not None:
+            if warm:
+                restore_network_state(network, saved, self._frozen_, owner)
+            loss = (
+                "training loss" if guard.diverged_loss == "loss"
+                else f"logged loss {guard.diverged_loss!r}"
+            )
+            raise TrainingDivergedError(
+                f"{owner}: the {loss} became NaN or infinite at epoch "
+                f"{guard.diverged_at + 1}. Lower learning_rate (now "
+                f"{self.learning_rate}), keep scaling='standard', or check the "
+                "input for extreme values."
+                + (" The weights from before this fit were kept." if warm else "")
+            )
+        if not warm:
+            self.history_ = {}
+            self.n_epochs_ = 0
+        for name, values in history.history.items():
+            self.history_.setdefault(name, []).extend(float(v) for v in values)
+        self.n_epochs_ += len(history.epoch)
+
+    # -------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        if state.get("distribute") is not None:
+            # A strategy holds devices and threads of this process.
+            warnings.warn(
+                f"{type(self).__name__}: a tf.distribute strategy cannot be "
+                "pickled; the pickled detector has distribute=None. Give it "
+                "a strategy again with set_params(distribute=...).",
+                UserWarning,
+            )
+            state["distribute"] = None
+        return state

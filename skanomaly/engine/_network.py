@@ -1,0 +1,101 @@
+"""The base class of every detector's network."""
+
+from ._backend import keras
+from ._devices import per_replica
+
+ops = keras.ops
+
+
+def trimmed_mean(values, trim_fraction, keep=None):
+    """Mean of ``values`` without its ``trim_fraction`` largest entries.
+
+    At least one value is always kept. With ``trim_fraction=0`` this is the
+    plain mean. ``keep``, a boolean mask, marks values that are never left
+    out (the losses of labelled anomalies): the largest of the others are
+    left out instead, as many as there are of them at most.
+    """
+    if trim_fraction <= 0:
+        return ops.mean(values)
+    n = ops.shape(values)[0]
+    n_float = ops.cast(n, values.dtype)
+    n_drop = ops.floor(trim_fraction * n_float)
+    if keep is None:
+        ranked = ops.sort(values)
+    else:
+        # Kept values sort first, whatever their size, and are never dropped.
+        n_drop = ops.minimum(n_drop, n_float - ops.sum(ops.cast(keep, values.dtype)))
+        key = ops.where(keep, ops.full_like(values, -float("inf")), values)
+        ranked = ops.take(values, ops.argsort(key))
+    n_keep = ops.maximum(1.0, n_float - n_drop)
+    mask = ops.cast(ops.cast(ops.arange(n), values.dtype) < n_keep, values.dtype)
+    return ops.sum(ranked * mask) / n_keep
+
+
+class DetectorNetwork(keras.Model):
+    """A Keras model that knows its training loss and how to score a batch.
+
+    A detector's network subclasses this and writes three methods:
+
+    * ``call(x, training=False)``: the forward pass;
+    * ``detector_loss(x, outputs, training)``: the loss of each sample, a
+      tensor of shape ``(batch,)``; a network whose detector learns from
+      labels gets them too, ``detector_loss(x, outputs, training,
+      labels)``, one int label a sample (1 anomaly, 0 normal, -1
+      unlabelled);
+    * ``score(x)``: one normality score per sample, higher for more normal
+      samples, as a tensor of shape ``(batch,)``.
+
+    ``Model.fit`` then trains it with no ``loss`` given to ``compile``: the
+    training loss is the mean of the per-sample losses, or, with
+    ``trim_fraction > 0``, their trimmed mean (the largest ``trim_fraction``
+    of each batch left out, so that the anomalies hidden in unlabelled
+    training data pull the model less towards them; a labelled anomaly's
+    loss is never left out), plus the layers' regularisation losses.
+    Validation losses are plain means.
+
+    A method that needs its own update (a memory write) overrides
+    ``train_step`` as Keras documents. A method that trains several
+    sub-networks, each with its own optimizer (a GAN), names them in
+    ``trained_parts``: the engine then gives the network one optimizer per
+    part in ``self.optimizers`` (a dict from the part's name, the
+    attribute holding the sub-network, to its optimizer), persists each
+    one's state, and the network's ``train_step`` applies each optimizer to
+    the trainable variables of its part and returns a dict of its losses.
+    """
+
+    #: Share of each training batch's largest per-sample losses left out of
+    #: the loss; the engine sets it from the detector's ``trim_fraction``.
+    trim_fraction = 0.0
+
+    #: Names of the attributes holding sub-networks that a custom
+    #: ``train_step`` trains, each with its own optimizer; ``None`` trains
+    #: every trainable weight with one optimizer (Keras' own ``train_step``).
+    trained_parts = None
+
+    #: The optimizers the engine gives the network, by part (``None`` for
+    #: the one optimizer of every trainable weight); ``None`` for a network
+    #: that is not trained by gradient descent.
+    optimizers = None
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if y is None:
+            per_sample = self.detector_loss(x, y_pred, training=training)
+            keep = None
+        else:
+            per_sample = self.detector_loss(x, y_pred, training=training, labels=y)
+            keep = ops.equal(y, 1)
+        loss = trimmed_mean(
+            per_sample, self.trim_fraction if training else 0.0, keep=keep
+        )
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), loss.dtype)
+        # Under tf.distribute, this replica's share (Keras sums them).
+        return per_replica(loss)
+
+    def detector_loss(self, x, outputs, training):  # pragma: no cover
+        raise NotImplementedError
+
+    def score(self, x):  # pragma: no cover
+        raise NotImplementedError

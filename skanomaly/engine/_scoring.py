@@ -1,0 +1,93 @@
+"""Mapping samples through a network, one chunk at a time.
+
+Scores, anomaly maps, reconstructions and extracted features all go through
+a :class:`ChunkedMapper`: one traced function applied to chunks of the input
+that fit in scikit-learn's ``working_memory``, each converted to the
+network's dtype only when its turn comes.
+"""
+
+import numpy as np
+from sklearn.utils import gen_batches
+from sklearn.utils._chunking import get_chunk_n_rows
+
+from ._backend import keras, quiet_retracing, tf
+
+#: Largest chunk: beyond this, bigger batches no longer score faster.
+MAX_CHUNK_ROWS = 65_536
+#: Working memory per input value, in bytes: the float64 copy of the chunk
+#: plus the activations of a few layers of similar width.
+BYTES_PER_VALUE = 8 * 16
+
+
+class ChunkedMapper:
+    """Apply ``map_fn`` to an array in chunks that fit in working memory.
+
+    Parameters
+    ----------
+    map_fn : callable
+        Maps a tensor of shape ``(batch, *sample_shape)`` and dtype
+        ``dtype`` to one of shape ``(batch, *output_shape)``: scores,
+        anomaly maps, reconstructions, features.
+    sample_shape : tuple of int
+        Shape of one sample.
+    output_shape : tuple of int, default=()
+        Shape of the output for one sample; ``()`` for a score.
+    values_per_row : int or None, default=None
+        Working memory of one row in values, when it is more than the
+        sample's own (convolution and recurrent layers are wider than their
+        input).
+    eager : bool, default=False
+        Call ``map_fn`` eagerly instead of through one traced function,
+        which takes longer to trace than a tiny network takes to score.
+    dtype : {"float64", "float32"}, default="float64"
+        The dtype the chunks are given to ``map_fn`` in. The output is
+        always float64.
+    progress : bool, default=False
+        Show a Keras progress bar over the chunks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skanomaly.engine._scoring import ChunkedMapper
+    >>> minus_squared_norm = ChunkedMapper(lambda x: -(x[:, 0] ** 2 + x[:, 1] ** 2), (2,))
+    >>> minus_squared_norm(np.array([[1.0, 2.0], [0.0, 3.0]]))
+    array([-5., -9.])
+    """
+
+    def __init__(
+        self, map_fn, sample_shape, output_shape=(), values_per_row=None,
+        eager=False, dtype="float64", progress=False,
+    ):
+        self.sample_shape = tuple(sample_shape)
+        self.output_shape = tuple(output_shape)
+        self.dtype = np.dtype(dtype)
+        self.progress = progress
+        if eager:
+            self._fn = map_fn
+        else:
+            signature = [tf.TensorSpec((None, *self.sample_shape), tf.as_dtype(self.dtype))]
+            self._fn = tf.function(map_fn, input_signature=signature)
+        self._values_per_row = max(
+            int(np.prod(self.sample_shape)), int(values_per_row or 0)
+        )
+
+    def chunk_rows(self, n_samples):
+        """Rows per chunk under scikit-learn's ``working_memory``."""
+        rows = get_chunk_n_rows(
+            row_bytes=BYTES_PER_VALUE * self._values_per_row,
+            max_n_rows=min(n_samples, MAX_CHUNK_ROWS),
+        )
+        return max(1, rows)
+
+    def __call__(self, X):
+        n_samples = X.shape[0]
+        out = np.empty((n_samples, *self.output_shape), dtype=np.float64)
+        bar = keras.utils.Progbar(n_samples, unit_name="sample") if self.progress else None
+        with quiet_retracing():
+            for rows in gen_batches(n_samples, self.chunk_rows(n_samples)):
+                # Only one chunk at a time is converted to the network's dtype.
+                chunk = tf.constant(np.asarray(X[rows], dtype=self.dtype))
+                out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))
+                if bar is not None:
+                    bar.add(rows.stop - rows.start)
+        return out

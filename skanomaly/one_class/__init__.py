@@ -1,0 +1,6 @@
+"""One-class detectors: a network maps normal data into a small region of a
+learned space, and a sample is scored by how far from it it falls."""
+
+from ._deep_svdd import DeepSVDD
+
+__all__ = ["DeepSVDD"]
