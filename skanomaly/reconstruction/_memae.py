@@ -69,14 +69,7 @@ class MemoryModule(layers.Layer):
 
     def call(self, queries):
         items = ops.convert_to_tensor(self.items)
-        unit_queries = queries / (
-            ops.sqrt(ops.sum(queries * queries, axis=-1, keepdims=True)) + EPSILON
-        )
-        unit_items = items / (
-            ops.sqrt(ops.sum(items * items, axis=-1, keepdims=True)) + EPSILON
-        )
-        similarity = ops.matmul(unit_queries, ops.transpose(unit_items))
-        weights = ops.softmax(similarity, axis=-1)
+        weights = ops.softmax(ops.matmul(queries, ops.transpose(items)), axis=-1)
         if self.shrink_threshold > 0:
             weights = hard_shrink(weights, self.shrink_threshold)
         return ops.matmul(weights, items), weights
