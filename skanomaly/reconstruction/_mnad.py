@@ -6,7 +6,13 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ..engine import BaseGradientDetector, ImageInput, keras
+from ..engine import (
+    BaseGradientDetector,
+    ImageInput,
+    keras,
+    max_over_replicas,
+    sum_over_replicas,
+)
 from ..engine._conv import (
     ConvNetwork,
     ReconstructionImageNetwork,
@@ -63,9 +69,11 @@ class MNADNetwork(ReconstructionImageNetwork):
             filters, kernel_size=kernel_size, activation=activation, linear_last=True
         )
         dim = filters[-1] if filters else self.n_channels
+        # Updated by hand in train_step, the same on every replica; the
+        # first replica's value is the one kept.
         self.items = self.add_weight(
             shape=(n_memory, dim), initializer=UnitRows(), trainable=False,
-            name="items",
+            name="items", aggregation="only_first_replica",
         )
         # Mean reconstruction error and feature distance of the training
         # images, set after training, which put the two terms of the map
@@ -119,14 +127,28 @@ class MNADNetwork(ReconstructionImageNetwork):
         """The paper's update: each item moves towards the queries that
         chose it as their nearest, each weighted by how strongly the item
         matches it (a softmax over the queries, divided by its largest
-        value among the item's queries), and is normalised again."""
+        value among the item's queries: ``exp(s - s_max)``, with ``s_max``
+        the item's largest similarity among its queries), and is normalised
+        again.
+
+        Under ``tf.distribute`` each replica sees a part of the batch: the
+        largest similarities and the sums of weighted queries are combined
+        over the replicas, so that every replica makes the update the whole
+        batch makes on one device, and the copies of the memory stay equal.
+        """
         items = ops.convert_to_tensor(self.items)
         flat = ops.reshape(queries, (-1, ops.shape(items)[1]))
         similarities = ops.matmul(flat, ops.transpose(items))  # (queries, items)
-        nearest = ops.one_hot(ops.argmax(similarities, axis=-1), ops.shape(items)[0])
-        weights = ops.softmax(similarities, axis=0) * ops.cast(nearest, flat.dtype)
-        weights = weights / ops.maximum(ops.max(weights, axis=0, keepdims=True), EPSILON)
-        self.items.assign(_unit_rows(items + ops.matmul(ops.transpose(weights), flat)))
+        nearest = ops.cast(
+            ops.one_hot(ops.argmax(similarities, axis=-1), ops.shape(items)[0]), "bool"
+        )
+        chosen = ops.where(nearest, similarities, -np.inf)
+        largest = max_over_replicas(ops.max(chosen, axis=0))
+        # An item no query chose has no largest similarity, and moves not.
+        largest = ops.where(ops.isfinite(largest), largest, 0.0)
+        weights = ops.where(nearest, ops.exp(similarities - largest), 0.0)
+        moves = sum_over_replicas(ops.matmul(ops.transpose(weights), flat))
+        self.items.assign(_unit_rows(items + moves))
 
     # ------------------------------------------------------------- scoring
     def map_components(self, x):
