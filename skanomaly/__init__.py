@@ -27,6 +27,7 @@ _LAZY = {
     "CNNLSTMAutoEncoder": "skanomaly.reconstruction",
     "DeepSVDD": "skanomaly.one_class",
     "RNNForecaster": "skanomaly.prediction",
+    "KerasDetector": "skanomaly.custom",
     "HOGTransformer": "skanomaly.features",
     "SlidingWindows": "skanomaly.features",
     "make_hog_ocsvm": "skanomaly.features",

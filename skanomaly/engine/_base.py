@@ -67,8 +67,8 @@ def _dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def _score_scaled(network, center, scale, x):
-    return network.score((x - center) / scale)
+def _score_scaled(network, center, scale, x, **constants):
+    return network.score((x - center) / scale, **constants)
 
 
 class BaseDeepDetector(BaseDetector):
@@ -305,6 +305,16 @@ class BaseDeepDetector(BaseDetector):
         with keep_global_rngs(), _dtype_policy(dtype), own_default_seeds(seed):
             network = self._build_network(self._sample_shape_)
             network(np.zeros((1, *self._sample_shape_), dtype=dtype))
+        unbuilt = [
+            part for part in network.trained_parts or ()
+            if not getattr(network, part).built
+        ]
+        if unbuilt:
+            raise TypeError(
+                f"{type(network).__name__}: calling it on a batch leaves "
+                f"{unbuilt} unbuilt; write build(input_shape) to build every "
+                "trained part (the engine copies and saves their weights)."
+            )
         return network
 
     def _map_in_chunks(self, network, function, X, output_shape=(), **constants):

@@ -123,13 +123,14 @@ def scoring_device(device, distribute):
     return f"/GPU:{index}" if index < len(list_gpus()) else None
 
 
-def on_device(tf_device, function, *args):
-    """``function(*args)`` with its operations placed on ``tf_device``.
+def on_device(tf_device, function, *args, **kwargs):
+    """``function(*args, **kwargs)`` with its operations placed on
+    ``tf_device``.
 
     Meant to be traced: the placement is then part of the traced graph.
     """
     with device_scope(tf_device):
-        return function(*args)
+        return function(*args, **kwargs)
 
 
 def check_distribute(distribute, device, owner):

@@ -57,20 +57,20 @@ def aggregate_map(maps, how, k=1):
     return ops.mean(values, axis=-1)
 
 
-def _map_scaled(network, center, scale, x):
-    return network.pixel_map((x - center) / scale)
+def _map_scaled(network, center, scale, x, **constants):
+    return network.pixel_map((x - center) / scale, **constants)
 
 
-def _score_from_map(network, center, scale, x, *, how, k):
-    return -aggregate_map(network.pixel_map((x - center) / scale), how, k)
+def _score_from_map(network, center, scale, x, *, how, k, **constants):
+    return -aggregate_map(network.pixel_map((x - center) / scale, **constants), how, k)
 
 
-def _steps_scaled(network, center, scale, x):
-    return network.step_errors((x - center) / scale)
+def _steps_scaled(network, center, scale, x, **constants):
+    return network.step_errors((x - center) / scale, **constants)
 
 
-def _reconstruct_scaled(network, center, scale, x):
-    return network.reconstruct((x - center) / scale) * scale + center
+def _reconstruct_scaled(network, center, scale, x, **constants):
+    return network.reconstruct((x - center) / scale, **constants) * scale + center
 
 
 def _network_reconstructs(detector):

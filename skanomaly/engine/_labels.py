@@ -49,8 +49,9 @@ def check_labels(y, n_samples, *, accepted, needs_anomalies, owner):
     expected = describe_labels(accepted)
     if y is None:
         raise ValueError(
-            f"{owner} learns from labels: call fit(X, y) with y holding "
-            f"{expected} for each sample."
+            f"{owner} learns from labels and requires y to be passed, but the "
+            f"target y is None: call fit(X, y) with y holding {expected} for "
+            "each sample."
         )
     labels = np.asarray(y)
     if labels.ndim == 2 and labels.shape[1] == 1:

@@ -1,6 +1,6 @@
 """The base class of every detector's network."""
 
-from ._backend import keras
+from ._backend import keras, tf
 from ._devices import per_replica
 
 ops = keras.ops
@@ -93,6 +93,25 @@ class DetectorNetwork(keras.Model):
             loss = loss + ops.cast(ops.sum(extra), loss.dtype)
         # Under tf.distribute, this replica's share (Keras sums them).
         return per_replica(loss)
+
+    def minimize(self, part, loss_function):
+        """One gradient step of the optimizer of ``part`` on the trainable
+        variables of that sub-network; returns the loss.
+
+        ``loss_function()`` computes the part's loss, a scalar, from the
+        current weights (a lambda over the batch). This is the one place a
+        custom ``train_step`` needs the backend's gradients: the network's
+        own code stays in ``keras.ops``. Under ``tf.distribute``, each
+        replica's loss is divided by their number, as Keras' own losses
+        are, so that the summed gradients are those of the whole batch.
+        """
+        variables = getattr(self, part).trainable_variables
+        with tf.GradientTape() as tape:
+            loss = loss_function()
+            share = per_replica(loss)
+        gradients = tape.gradient(share, variables)
+        self.optimizers[part].apply_gradients(zip(gradients, variables))
+        return loss
 
     def detector_loss(self, x, outputs, training):  # pragma: no cover
         raise NotImplementedError

@@ -281,7 +281,6 @@ def _compose(cls):
         p for name, p in _written_signature(init).parameters.items()
         if name != "self"
     ]
-    keep_var_keyword = getattr(cls, "_signature_var_keyword", None)
     own_names = {p.name for p in own if p.kind is not p.VAR_KEYWORD}
     shared = [
         p for p in _collect(cls, "_shared_parameters")
@@ -304,10 +303,6 @@ def _compose(cls):
         )
         for p in shared
     ]
-    if keep_var_keyword:
-        parameters.append(
-            inspect.Parameter(keep_var_keyword, inspect.Parameter.VAR_KEYWORD)
-        )
     signature = inspect.Signature(parameters)
 
     if "__init__" not in vars(cls):

@@ -45,6 +45,7 @@ __all__ = [
     "infer_image_shape",
     "rows_to_images",
     "validate_images",
+    "validate_samples",
     "validate_sequences",
 ]
 
@@ -502,3 +503,59 @@ def validate_sequences(
     if reset:
         estimator.sequence_shape_ = tuple(sequence_shape)
     return sequences
+
+
+# --------------------------------------------------------------------------
+# samples of any shape
+
+
+def validate_samples(estimator, X, *, reset=True, ensure_min_samples=1):
+    """Validate ``X``, samples of any shape, and return it as an array.
+
+    For estimators whose samples are whatever their user's network takes:
+    rows ``(n_samples, n_features)`` (a DataFrame included, read by
+    scikit-learn's own :func:`~sklearn.utils.validation.validate_data`), or
+    arrays ``(n_samples, *sample_shape)`` of any rank. With ``reset=True``
+    (in ``fit``) this records ``sample_shape_`` and ``n_features_in_`` (the
+    number of values of one sample); with ``reset=False`` ``X`` must hold
+    samples of that shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from skanomaly.utils._validation import validate_samples
+    >>> est = BaseEstimator()
+    >>> validate_samples(est, np.zeros((5, 4, 3, 2))).shape
+    (5, 4, 3, 2)
+    >>> est.sample_shape_, est.n_features_in_
+    ((4, 3, 2), 24)
+    """
+    name = type(estimator).__name__
+    if not hasattr(X, "ndim"):
+        X = np.asarray(X)
+    if X.ndim <= 2:
+        X = validate_data(
+            estimator, X, reset=reset, dtype=[np.float64, np.float32],
+            ensure_min_samples=ensure_min_samples,
+        )
+    else:
+        X = check_array(
+            X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X",
+            estimator=estimator, ensure_min_samples=ensure_min_samples,
+        )
+        if 0 in X.shape[1:]:
+            raise ValueError(f"{name} got empty samples: X has shape {X.shape}.")
+        if reset:
+            if hasattr(estimator, "feature_names_in_"):
+                del estimator.feature_names_in_
+            estimator.n_features_in_ = math.prod(X.shape[1:])
+    received = tuple(int(s) for s in X.shape[1:])
+    if reset:
+        estimator.sample_shape_ = received
+    elif received != estimator.sample_shape_:
+        raise ValueError(
+            f"X holds samples of shape {received}, but {name} was fitted on "
+            f"samples of shape {estimator.sample_shape_}."
+        )
+    return X
