@@ -72,6 +72,12 @@ def _skip_private_mixin_members(app, what, name, obj, skip, options):
     owner = getattr(obj, "__qualname__", "").split(".")[0]
     if owner in _HIDDEN_OWNERS:
         return True
+    # A detector's network is a keras.Model: its page shows what the engine
+    # adds, not the hundreds of members it inherits from Keras (whose
+    # docstrings are Markdown), which Keras documents.
+    module = getattr(getattr(obj, "fget", obj), "__module__", None) or ""
+    if module.startswith(("keras.", "tensorflow.")):
+        return True
     return None
 
 

@@ -15,12 +15,16 @@ import sys
 import textwrap
 import time
 import traceback
+import types
 from pathlib import Path
 
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["quickstart.rst", "sequences.rst", "images.rst", "scaling.rst"]
+PAGES = [
+    "quickstart.rst", "sequences.rst", "images.rst", "scaling.rst",
+    "writing_a_detector.rst",
+]
 SKIP_CLASS = "no-run"
 
 _DIRECTIVE = re.compile(
@@ -121,7 +125,11 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
         matplotlib.use("Agg")  # no window; the examples may call plt.show()
 
     monkeypatch.chdir(tmp_path)  # the examples may write files
-    namespace = {"__name__": f"docs_{path.stem}"}
+    # The blocks run in a module of their own, as a reader's script does,
+    # so that the classes they define pickle.
+    module = types.ModuleType(f"docs_{path.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
     timings = []
     try:
         for number, (line, code, options) in enumerate(blocks, start=1):

@@ -59,8 +59,11 @@ class DetectorNetwork(keras.Model):
     ``trained_parts``: the engine then gives the network one optimizer per
     part in ``self.optimizers`` (a dict from the part's name, the
     attribute holding the sub-network, to its optimizer), persists each
-    one's state, and the network's ``train_step`` applies each optimizer to
-    the trainable variables of its part and returns a dict of its losses.
+    one's state, and the network's ``train_step`` makes one step for each
+    part with :meth:`minimize` and returns a dict of its losses, which the
+    engine records in ``history_`` and watches for divergence. A network
+    whose ``call`` does not run every part builds them in
+    ``build(input_shape)``.
     """
 
     #: Share of each training batch's largest per-sample losses left out of
@@ -80,6 +83,10 @@ class DetectorNetwork(keras.Model):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
+        """The batch's loss from the per-sample ``detector_loss`` (see the
+        class): their mean, or trimmed mean in training, plus the layers'
+        regularisation losses; ``y`` holds the labels of a detector that
+        learns from them, else None. Keras' ``train_step`` calls it."""
         if y is None:
             per_sample = self.detector_loss(x, y_pred, training=training)
             keep = None

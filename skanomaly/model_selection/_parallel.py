@@ -43,7 +43,6 @@ def _pin_worker(folder, gpu_ids):
     os.environ[SLOT_VARIABLE] = str(slot)
     # "-1" hides every GPU: no GPU to spread over means CPU workers.
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu_ids[slot % len(gpu_ids)] if gpu_ids else "-1"
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     # joblib limits OpenMP and BLAS threads in its workers to
     # cpu_count // n_jobs; TensorFlow reads its own variable instead, so
     # without this every worker would run as many threads as there are cores.
