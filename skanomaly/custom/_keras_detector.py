@@ -292,7 +292,12 @@ class KerasDetector(BaseGradientDetector):
                 f"{name}: the model does not take samples of shape "
                 f"{sample_shape}: {exc}"
             ) from None
-        got = tuple(getattr(outputs, "shape", ()))
+        if not hasattr(outputs, "shape"):
+            raise ValueError(
+                f"{name} needs a model with one output tensor; it returns a "
+                f"{type(outputs).__name__}."
+            )
+        got = tuple(outputs.shape)
         if self.objective == "reconstruction" and got != (1, *sample_shape):
             raise ValueError(
                 f"{name} with objective='reconstruction' needs a model whose "

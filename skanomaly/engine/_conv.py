@@ -18,6 +18,7 @@ from scipy import ndimage
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._parameters import Parameter
+from ..utils._validation import check_layer_sizes
 from ._backend import keras
 from ._network import DetectorNetwork
 
@@ -98,22 +99,9 @@ def resolve_filters(filters, image_size, estimator_name):
         If ``filters`` is neither ``"auto"`` nor a non-empty sequence of
         positive integers, or the images are too small for its levels.
     """
-    if isinstance(filters, str) and filters == "auto":
+    values = check_layer_sizes(filters, "filters", allow_auto=True)
+    if values == "auto":
         return auto_filters(image_size)
-    values = None if isinstance(filters, str) else filters
-    try:
-        ok = len(values) > 0 and all(
-            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
-            for v in values
-        )
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            "filters must be 'auto' or a non-empty sequence of positive "
-            f"integers; got {filters!r}."
-        )
-    values = tuple(int(v) for v in values)
     needed = 2 ** len(values)
     if min(image_size) < needed:
         height, width = image_size

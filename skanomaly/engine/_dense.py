@@ -1,8 +1,8 @@
-"""Building blocks shared by the networks of several detectors."""
+"""Dense networks: widths sized from the input, stacks of Dense layers."""
 
 import math
-from numbers import Integral
 
+from ..utils._validation import check_layer_sizes
 from ._backend import keras
 
 layers = keras.layers
@@ -43,18 +43,4 @@ def dense_stack(units, *, activation, dropout=0.0, use_bias=True, name=None):
 def validate_hidden_units(hidden_units):
     """Raise a clear error unless ``hidden_units`` is ``"auto"`` or a
     non-empty sequence of positive integers."""
-    if isinstance(hidden_units, str) and hidden_units == "auto":
-        return
-    values = None if isinstance(hidden_units, str) else hidden_units
-    try:
-        ok = len(values) > 0 and all(
-            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
-            for v in values
-        )
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            "hidden_units must be 'auto' or a non-empty sequence of positive "
-            f"integers; got {hidden_units!r}."
-        )
+    check_layer_sizes(hidden_units, "hidden_units", allow_auto=True)

@@ -134,8 +134,9 @@ class BaseGradientDetector(BaseDeepDetector):
       the one optimizer of a network without ``trained_parts``); by default
       each is made from ``optimizer`` and ``learning_rate``;
     * ``_early_stopping_monitor``: the logged value early stopping watches
-      (``"val_loss"``), or ``None`` for a detector that does not stop
-      early: it then takes no ``validation_fraction`` or ``patience``;
+      and minimises (``"val_loss"``; a network's ``test_step`` may log
+      others), or ``None`` for a detector that does not stop early: it then
+      takes no ``validation_fraction`` or ``patience``;
     * ``_trims_losses``: ``False`` for a detector whose training loss is
       not a mean of per-sample losses (its own ``train_step``): it then
       takes no ``trim_fraction``.
@@ -162,7 +163,8 @@ class BaseGradientDetector(BaseDeepDetector):
         Attribute("n_epochs_", "int", "Epochs trained in all."),
     )
 
-    #: The logged value early stopping watches, or None not to stop early.
+    #: The logged value early stopping watches (and minimises), or None not
+    #: to stop early.
     _early_stopping_monitor = "val_loss"
     #: Whether the training loss is a mean of per-sample losses.
     _trims_losses = True
@@ -266,6 +268,7 @@ class BaseGradientDetector(BaseDeepDetector):
             callbacks.append(
                 keras.callbacks.EarlyStopping(
                     monitor=self._early_stopping_monitor,
+                    mode="min",
                     patience=self.patience,
                     restore_best_weights=True,
                 )

@@ -1,8 +1,7 @@
 """Recurrent networks for sequences: stacks of LSTM or GRU layers and the
 base classes of the sequence detectors' networks."""
 
-from numbers import Integral
-
+from ..utils._validation import check_layer_sizes
 from ._backend import keras
 from ._network import DetectorNetwork
 
@@ -23,20 +22,7 @@ RECURRENT_CELLS = {"lstm": layers.LSTM, "gru": layers.GRU}
 def check_units(units, name):
     """Return ``units`` as a tuple of ints, or raise a clear ``ValueError``
     unless it is a non-empty sequence of positive integers."""
-    values = None if isinstance(units, str) else units
-    try:
-        ok = len(values) > 0 and all(
-            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
-            for v in values
-        )
-    except TypeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{name} must be a non-empty sequence of positive integers; got "
-            f"{units!r}."
-        )
-    return tuple(int(v) for v in values)
+    return check_layer_sizes(units, name)
 
 
 def recurrent_stack(

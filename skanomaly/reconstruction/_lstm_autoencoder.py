@@ -1,6 +1,6 @@
 """LSTM autoencoder: an encoder-decoder of recurrent layers."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 from sklearn.utils._param_validation import Interval
 

@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_array, validate_data
 
 __all__ = [
     "check_image_shape",
+    "check_layer_sizes",
     "check_sequence_shape",
     "infer_image_shape",
     "rows_to_images",
@@ -48,6 +49,59 @@ __all__ = [
     "validate_samples",
     "validate_sequences",
 ]
+
+
+def check_layer_sizes(sizes, name, allow_auto=False):
+    """``sizes`` as a tuple of ints, or a clear ``ValueError`` unless it is a
+    non-empty sequence of positive integers (or ``"auto"``, returned as it
+    is, with ``allow_auto``): the widths of a network's layers.
+
+    Examples
+    --------
+    >>> from skanomaly.utils._validation import check_layer_sizes
+    >>> check_layer_sizes([64, 8], "hidden_units")
+    (64, 8)
+    >>> check_layer_sizes("auto", "filters", allow_auto=True)
+    'auto'
+    """
+    if allow_auto and isinstance(sizes, str) and sizes == "auto":
+        return sizes
+    values = None if isinstance(sizes, str) else sizes
+    try:
+        ok = len(values) > 0 and all(
+            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
+            for v in values
+        )
+    except TypeError:
+        ok = False
+    if not ok:
+        expected = "'auto' or a non-empty" if allow_auto else "a non-empty"
+        raise ValueError(
+            f"{name} must be {expected} sequence of positive integers; got "
+            f"{sizes!r}."
+        )
+    return tuple(int(v) for v in values)
+
+
+def _read_nd(estimator, X, *, what, dtype, ensure_min_samples, reset, canonical=None):
+    """``X`` of three or more dimensions, checked by scikit-learn's
+    ``check_array``, with no empty sample, and, with ``reset``, the fitted
+    input's bookkeeping (``n_features_in_``, no ``feature_names_in_``)."""
+    array = check_array(
+        X, allow_nd=True, dtype=dtype, input_name="X", estimator=estimator,
+        ensure_min_samples=ensure_min_samples,
+    )
+    if canonical is not None:
+        array = canonical(array)
+    if 0 in array.shape[1:]:
+        raise ValueError(
+            f"{type(estimator).__name__} got empty {what}: X has shape {array.shape}."
+        )
+    if reset:
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        estimator.n_features_in_ = math.prod(array.shape[1:])
+    return array
 
 
 def check_image_shape(image_shape, name="image_shape"):
@@ -267,25 +321,18 @@ def validate_images(
             image_shape = infer_image_shape(X.shape[1])
         images = rows_to_images(X, image_shape)
     else:
-        images = check_array(
-            X, allow_nd=True, dtype=dtype, input_name="X", estimator=estimator,
-            ensure_min_samples=ensure_min_samples,
+        images = _read_nd(
+            estimator, X, what="images", dtype=dtype,
+            ensure_min_samples=ensure_min_samples, reset=reset,
+            canonical=_canonical_images,
         )
-        images = _canonical_images(images)
         received = images.shape[1:]
-        if 0 in received:
-            raise ValueError(
-                f"{name} got empty images: X has shape {images.shape}."
-            )
         if reset:
             if image_shape is not None and received != image_shape:
                 raise ValueError(
                     f"X holds images of shape {received}, but "
                     f"image_shape={image_shape}."
                 )
-            if hasattr(estimator, "feature_names_in_"):
-                del estimator.feature_names_in_
-            estimator.n_features_in_ = math.prod(received)
         elif received != image_shape:
             raise ValueError(
                 f"X holds images of shape {received}, but {name} was fitted "
@@ -468,19 +515,12 @@ def validate_sequences(
             )
         sequences = X.reshape((X.shape[0], *sequence_shape))
     else:
-        sequences = check_array(
-            X,
-            allow_nd=True,
+        sequences = _read_nd(
+            estimator, X, what="sequences",
             dtype=list(dtype) if isinstance(dtype, tuple) else dtype,
-            ensure_min_samples=ensure_min_samples,
-            input_name="X",
-            estimator=estimator,
+            ensure_min_samples=ensure_min_samples, reset=reset,
         )
         received = tuple(int(s) for s in sequences.shape[1:])
-        if 0 in received:
-            raise ValueError(
-                f"{name} got empty sequences: X has shape {sequences.shape}."
-            )
         if reset:
             if sequence_shape is not None and received != sequence_shape:
                 raise ValueError(
@@ -488,9 +528,6 @@ def validate_sequences(
                     f"({_describe(received)}), but sequence_shape="
                     f"{sequence_shape}."
                 )
-            if hasattr(estimator, "feature_names_in_"):
-                del estimator.feature_names_in_
-            estimator.n_features_in_ = math.prod(received)
         elif received != sequence_shape:
             raise ValueError(
                 f"X holds sequences of shape {received} ({_describe(received)}), "
@@ -540,16 +577,10 @@ def validate_samples(estimator, X, *, reset=True, ensure_min_samples=1):
             ensure_min_samples=ensure_min_samples,
         )
     else:
-        X = check_array(
-            X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X",
-            estimator=estimator, ensure_min_samples=ensure_min_samples,
+        X = _read_nd(
+            estimator, X, what="samples", dtype=[np.float64, np.float32],
+            ensure_min_samples=ensure_min_samples, reset=reset,
         )
-        if 0 in X.shape[1:]:
-            raise ValueError(f"{name} got empty samples: X has shape {X.shape}.")
-        if reset:
-            if hasattr(estimator, "feature_names_in_"):
-                del estimator.feature_names_in_
-            estimator.n_features_in_ = math.prod(X.shape[1:])
     received = tuple(int(s) for s in X.shape[1:])
     if reset:
         estimator.sample_shape_ = received

@@ -161,6 +161,11 @@ def test_reconstruction_ignores_labels(subspace):
     assert_array_equal(given.score_samples(X_train), plain.score_samples(X_train))
 
 
+def two_outputs(sample_shape):
+    inputs = keras.Input(sample_shape)
+    return keras.Model(inputs, [layers.Dense(8)(inputs), layers.Dense(8)(inputs)])
+
+
 def absolute_error(x, outputs):
     return ops.mean(ops.abs(outputs - x), axis=-1)
 
@@ -210,6 +215,7 @@ def test_a_custom_loss_and_score(subspace):
         ({"objective": "classification"}, ValueError, "one probability a sample"),
         ({"model": autoencoder((3,))}, ValueError, "does not take samples of shape \\(8,\\)"),
         ({"objective": "anything"}, ValueError, "objective"),
+        ({"model": two_outputs}, ValueError, "one output tensor; it returns a list"),
     ],
 )
 def test_bad_models_and_objectives_get_clear_errors(subspace, params, error, match):

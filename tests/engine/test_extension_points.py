@@ -81,6 +81,10 @@ class AdversarialNetwork(DetectorNetwork):
             "critic_loss": self.minimize("critic", lambda: self.critic_loss(x)),
         }
 
+    def test_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return {"generator_loss": self.generator_loss(x), "critic_loss": self.critic_loss(x)}
+
     def score(self, x):
         return -ops.mean(ops.square(self(x) - x), axis=-1)
 
@@ -125,6 +129,27 @@ def test_a_detector_that_does_not_stop_early_or_trim_takes_no_such_parameter():
     for name in ("validation_fraction", "patience", "trim_fraction"):
         assert name not in parameters
         assert name not in Adversarial._parameter_constraints
+
+
+def test_a_detector_chooses_what_early_stopping_watches(X, monkeypatch):
+    monitored = []
+
+    class Recording(keras.callbacks.EarlyStopping):
+        def __init__(self, **kwargs):
+            monitored.append(kwargs["monitor"])
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping", Recording)
+
+    class StopsOnTheCritic(Adversarial):
+        _early_stopping_monitor = "val_critic_loss"
+
+    assert "validation_fraction" in inspect.signature(StopsOnTheCritic).parameters
+    detector = StopsOnTheCritic(epochs=3, validation_fraction=0.25, random_state=0).fit(X)
+    assert monitored == ["val_critic_loss"]
+    assert len(detector.history_["val_critic_loss"]) == detector.n_epochs_
+    Adversarial(epochs=2, random_state=0).fit(X)
+    assert monitored == ["val_critic_loss"]  # no early stopping at all
 
 
 def test_warm_start_after_pickling_continues_exactly_as_without(X):
