@@ -124,13 +124,39 @@ class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
         -------
         self : object
             The fitted detector.
+
+        Notes
+        -----
+        A fit that fails (bad input, bad labels, a diverged training)
+        leaves the detector as it was when the fit would have continued it
+        (a warm start), and unfitted otherwise: never half-fitted.
         """
-        X = self._validate_input(X, reset=True)
-        train_scores = self._fit(X, y)
-        if train_scores is None:
-            train_scores = self._score_samples(X)
-        self.offset_ = self._compute_offset(np.asarray(train_scores))
+        kept = dict(vars(self)) if self._continues_fit() else None
+        try:
+            X = self._validate_input(X, reset=True)
+            train_scores = self._fit(X, y)
+            if train_scores is None:
+                train_scores = self._score_samples(X)
+            self.offset_ = self._compute_offset(np.asarray(train_scores))
+        except BaseException:
+            if kept is None:
+                self._forget_fit()
+            else:
+                vars(self).clear()
+                vars(self).update(kept)
+            raise
         return self
+
+    def _continues_fit(self):
+        """Whether ``fit`` continues the fitted model (a warm start) rather
+        than start afresh; never here."""
+        return False
+
+    def _forget_fit(self):
+        """Leave the estimator unfitted: drop its fitted attributes."""
+        for name in list(vars(self)):
+            if name.endswith("_") and not name.startswith("__"):
+                delattr(self, name)
 
     def _compute_offset(self, train_scores):
         """Set the threshold between inliers and outliers.

@@ -202,8 +202,9 @@ class BaseDeepDetector(BaseDetector):
     # ---------------------------------------------- what subclasses vary
     def _continues(self, sample_shape):
         """Whether this fit continues the fitted network rather than start
-        afresh (never here: only detectors with warm starts do)."""
-        return False
+        afresh, for samples of ``sample_shape`` (never here: only detectors
+        with warm starts do); a clear error where it cannot."""
+        return self._continues_fit()
 
     def _continued_network(self):
         """The network a continued fit trains (built in its scope)."""
@@ -230,29 +231,24 @@ class BaseDeepDetector(BaseDetector):
         seed = draw_seed(self.random_state)
         sample_shape = tuple(X.shape[1:])
         warm = self._continues(sample_shape)
-        try:
-            if not warm:
-                self._check_sample_shape(sample_shape)
-                self._sample_shape_ = sample_shape
-                self.scaling_center_, self.scaling_scale_ = fit_scaling(
-                    X.reshape(-1, X.shape[-1]) if self._scale_per_channel else X,
-                    self.scaling,
-                )
-            X_scaled = apply_scaling(X, self.scaling_center_, self.scaling_scale_)
-            with quiet_retracing(), seeded(seed), self._placement(tf_device):
-                if warm:
-                    network = self._continued_network()
-                else:
-                    self._frozen_ = self._frozen_for(sample_shape)
-                    network = self._new_training_network(seed)
-                self._fit_network(network, X_scaled, labels, seed=seed, warm=warm)
-            self.model_ = network
-            self._scorer = self._make_scorer()
-            self._calibrate(X_scaled, labels)
-        except BaseException:
-            if not warm:
-                self._forget_fit()
-            raise
+        if not warm:
+            self._check_sample_shape(sample_shape)
+            self._sample_shape_ = sample_shape
+            self.scaling_center_, self.scaling_scale_ = fit_scaling(
+                X.reshape(-1, X.shape[-1]) if self._scale_per_channel else X,
+                self.scaling,
+            )
+        X_scaled = apply_scaling(X, self.scaling_center_, self.scaling_scale_)
+        with quiet_retracing(), seeded(seed), self._placement(tf_device):
+            if warm:
+                network = self._continued_network()
+            else:
+                self._frozen_ = self._frozen_for(sample_shape)
+                network = self._new_training_network(seed)
+            self._fit_network(network, X_scaled, labels, seed=seed, warm=warm)
+        self.model_ = network
+        self._scorer = self._make_scorer()
+        self._calibrate(X_scaled, labels)
         return None
 
     def _check_fit_labels(self, y, n_samples):
@@ -268,12 +264,9 @@ class BaseDeepDetector(BaseDetector):
         )
 
     def _forget_fit(self):
-        """Leave the estimator unfitted, after a first fit that failed."""
-        for name in list(vars(self)):
-            if name.endswith("_") and not name.startswith("__"):
-                delattr(self, name)
+        super()._forget_fit()
         for name in self._SCORING_STATE:
-            self.__dict__.pop(name, None)
+            vars(self).pop(name, None)
 
     def _frozen_for(self, sample_shape):
         """This fit's frozen networks: those of the last fit when nothing

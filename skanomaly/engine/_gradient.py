@@ -200,8 +200,11 @@ class BaseGradientDetector(BaseDeepDetector):
         check_distribute(self.distribute, self.device, type(self).__name__)
         return super()._fit(X, y)
 
+    def _continues_fit(self):
+        return self.warm_start and "model_" in vars(self)
+
     def _continues(self, sample_shape):
-        if not (self.warm_start and "model_" in vars(self)):
+        if not self._continues_fit():
             return False
         if sample_shape != self._sample_shape_:
             raise ValueError(
@@ -300,31 +303,35 @@ class BaseGradientDetector(BaseDeepDetector):
             val_data, val_steps = None, None
         else:
             val_data, val_steps = batches(X[val], None if y is None else y[val])
-        history = network.fit(
-            train_data,
-            steps_per_epoch=train_steps,
-            validation_data=val_data,
-            validation_steps=val_steps,
-            epochs=self.epochs,
-            shuffle=False,  # the data set shuffles itself
-            verbose=self.verbose,
-            callbacks=callbacks,
-        )
-
-        if guard.diverged_at is not None:
+        try:
+            history = network.fit(
+                train_data,
+                steps_per_epoch=train_steps,
+                validation_data=val_data,
+                validation_steps=val_steps,
+                epochs=self.epochs,
+                shuffle=False,  # the data set shuffles itself
+                verbose=self.verbose,
+                callbacks=callbacks,
+            )
+            if guard.diverged_at is not None:
+                loss = (
+                    "training loss" if guard.diverged_loss == "loss"
+                    else f"logged loss {guard.diverged_loss!r}"
+                )
+                raise TrainingDivergedError(
+                    f"{owner}: the {loss} became NaN or infinite at epoch "
+                    f"{guard.diverged_at + 1}. Lower learning_rate (now "
+                    f"{self.learning_rate}), keep scaling='standard', or check "
+                    "the input for extreme values."
+                    + (" The weights from before this fit were kept." if warm else "")
+                )
+        except BaseException:
+            # A continued fit that fails (diverged, interrupted) leaves the
+            # network, its optimizers included, as it was before.
             if warm:
                 restore_network_state(network, saved, self._frozen_, owner)
-            loss = (
-                "training loss" if guard.diverged_loss == "loss"
-                else f"logged loss {guard.diverged_loss!r}"
-            )
-            raise TrainingDivergedError(
-                f"{owner}: the {loss} became NaN or infinite at epoch "
-                f"{guard.diverged_at + 1}. Lower learning_rate (now "
-                f"{self.learning_rate}), keep scaling='standard', or check the "
-                "input for extreme values."
-                + (" The weights from before this fit were kept." if warm else "")
-            )
+            raise
         if not warm:
             self.history_ = {}
             self.n_epochs_ = 0

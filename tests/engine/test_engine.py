@@ -122,8 +122,41 @@ def test_warm_start_continues_training(X):
 
 def test_warm_start_refuses_other_width(X):
     detector = small(warm_start=True).fit(X)
+    before = detector.score_samples(X)
     with pytest.raises(ValueError, match="warm_start=True: X has samples of shape"):
         detector.fit(X[:, :4])
+    # Nothing of the refused fit is left: the detector scores as before.
+    assert detector.n_features_in_ == 6
+    np.testing.assert_array_equal(detector.score_samples(X), before)
+
+
+def test_an_interrupted_warm_start_keeps_the_network_as_it_was(X):
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    detector = small(warm_start=True, validation_fraction=0.0).fit(X)
+    before = [w.copy() for w in detector.model_.get_weights()]
+    iterations = int(detector.model_.optimizer.iterations.numpy())
+    scores = detector.score_samples(X)
+    detector.set_params(callbacks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        detector.fit(X)
+    for kept, weight in zip(detector.model_.get_weights(), before):
+        np.testing.assert_array_equal(kept, weight)
+    assert int(detector.model_.optimizer.iterations.numpy()) == iterations
+    np.testing.assert_array_equal(detector.score_samples(X), scores)
+
+
+def test_a_failed_first_fit_leaves_the_detector_unfitted(X):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    detector = small(hidden_units=(8, 0))  # refused when the network is built
+    with pytest.raises(ValueError, match="hidden_units"):
+        detector.fit(X)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(detector)
 
 
 def test_without_warm_start_refit_starts_afresh(X):
