@@ -193,6 +193,13 @@ class DeepSVDD(BaseGradientDetector):
         Soft-boundary only: epochs trained with the radius left at zero
         before it is first set. It is set at the end of training in any
         case, so the radius always fits the weights that are kept.
+    learning_rate : float, default=1e-4
+        Step size of the optimizer; 1e-4, the paper's, moves the network
+        slowly away from its initial, informative mapping.
+    warm_start : bool, default=False
+        Continue training the fitted network, and its optimizer's state, on
+        the next call to ``fit`` (after a pickle round trip too); the
+        centre is kept.
 
     Attributes
     ----------

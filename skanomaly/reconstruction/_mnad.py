@@ -214,6 +214,12 @@ class MNAD(ConvNetwork, ImageInput, BaseGradientDetector):
     reconstruction_weight : float in [0, 1], default=0.6
         Weight of the reconstruction error in the anomaly map; the feature
         distance gets the rest (the authors' code weighs PSNR 0.6).
+    batch_size : int, default=64
+        Images per gradient step, and per update of the memory.
+    warm_start : bool, default=False
+        Continue training the fitted network, and its optimizer's state, on
+        the next call to ``fit`` (after a pickle round trip too); the
+        memory goes on being updated.
 
     Attributes
     ----------
