@@ -48,6 +48,23 @@ class Parameter:
     doc : str
         The description, as indented paragraphs would read in a docstring
         (it is dedented, then indented under the entry's first line).
+
+    Examples
+    --------
+    A class lists it in ``_shared_parameters``; every subclass then takes
+    it, documents it and validates it:
+
+    >>> from numbers import Integral
+    >>> from sklearn.utils._param_validation import Interval
+    >>> from skanomaly.utils import Parameter
+    >>> N_ITEMS = Parameter(
+    ...     "n_items", 10, [Interval(Integral, 1, None, closed="left")], "int",
+    ...     "Number of memory items.",
+    ... )
+    >>> for line in N_ITEMS.entry(default=20):
+    ...     print(line)
+    n_items : int, default=20
+        Number of memory items.
     """
 
     name: str
@@ -64,7 +81,16 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Attribute:
-    """A fitted attribute several estimators share (see :class:`Parameter`)."""
+    """A fitted attribute several estimators share (see :class:`Parameter`).
+
+    Examples
+    --------
+    >>> from skanomaly.utils import Attribute
+    >>> for line in Attribute("center_", "ndarray", "The centre.").entry():
+    ...     print(line)
+    center_ : ndarray
+        The centre.
+    """
 
     name: str
     type: str
