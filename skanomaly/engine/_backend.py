@@ -39,17 +39,28 @@ def _import_tensorflow():
     return tensorflow
 
 
+def _wrong_backend(name, detail=""):
+    return ImportError(
+        "skanomaly's deep detectors need Keras on the TensorFlow backend, but "
+        f"Keras is set to {name!r} (KERAS_BACKEND or ~/.keras/keras.json). Set "
+        f"KERAS_BACKEND=tensorflow before the first import of Keras.{detail}"
+    )
+
+
 tf = _import_tensorflow()
 
-import keras  # noqa: E402
+try:
+    import keras
+except ImportError as error:
+    # Keras imports its backend's library first: a backend chosen in the
+    # environment whose library is missing fails here.
+    chosen = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if chosen != "tensorflow":
+        raise _wrong_backend(chosen, f" (Keras: {error})") from None
+    raise
 
-if keras.backend.backend() != "tensorflow":  # pragma: no cover - environment
-    raise ImportError(
-        "skanomaly's deep detectors need Keras on the TensorFlow backend, but "
-        f"Keras runs on {keras.backend.backend()!r} (from KERAS_BACKEND or "
-        "~/.keras/keras.json). Set KERAS_BACKEND=tensorflow before the first "
-        "import of Keras."
-    )
+if keras.backend.backend() != "tensorflow":
+    raise _wrong_backend(keras.backend.backend())
 
 
 class _DropRetracingWarnings(logging.Filter):
