@@ -1,6 +1,10 @@
-"""Shared fixtures: small planted-anomaly data sets (rows and sequences)."""
+"""Shared fixtures: small planted-anomaly data sets (rows and sequences), and
+an HTTP server on 127.0.0.1 for the download code."""
 
+import functools
+import http.server
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -54,3 +58,24 @@ def waves():
     y_test = np.r_[np.zeros(40), np.ones(30)].astype(int)
     steps = np.r_[np.full(40, -1), where, np.full(20, -1)]
     return X_train, X_test, y_test, steps
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/served/."""
+    served = tmp_path / "served"
+    served.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(served))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()

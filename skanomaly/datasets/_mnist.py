@@ -1,16 +1,14 @@
 """MNIST as a one-class anomaly detection task."""
 
-import hashlib
-import os
-import shutil
-import urllib.error
-import urllib.request
 import zipfile
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from ..utils._download import data_home as _data_home
+from ..utils._download import download
 
 __all__ = ["load_mnist_one_class"]
 
@@ -19,59 +17,6 @@ _MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.
 _MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 _MNIST_FILE = "mnist.npz"
 _MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-def _data_home(data_home=None):
-    """The folder where downloaded data sets are kept.
-
-    ``data_home`` if given, else the ``SKANOMALY_DATA`` environment
-    variable, else ``~/skanomaly_data``.
-    """
-    if data_home is None:
-        data_home = os.environ.get("SKANOMALY_DATA", Path("~") / "skanomaly_data")
-    return Path(data_home).expanduser()
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _download(url, target, sha256=None):
-    """Download ``url`` to ``target``, checking its SHA-256 if given.
-
-    The file is written next to ``target`` and moved into place only once
-    complete and checked, so an interrupted download leaves nothing behind.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    try:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(
-                partial, "wb"
-            ) as f:
-                shutil.copyfileobj(response, f)
-        except (urllib.error.URLError, OSError) as exc:
-            raise OSError(
-                f"Could not download {url} to {target} ({exc}). Download the "
-                "file yourself and pass its path with path=..."
-            ) from exc
-        if sha256 is not None:
-            found = _sha256(partial)
-            if found != sha256:
-                raise OSError(
-                    f"The file downloaded from {url} is corrupt: its SHA-256 is "
-                    f"{found}, expected {sha256}. Try again, or download it "
-                    "yourself and pass its path with path=..."
-                )
-        os.replace(partial, target)
-    finally:
-        if partial.exists():
-            partial.unlink()
-    return target
 
 
 def _mnist_file(path, data_home, download_if_missing):
@@ -96,7 +41,7 @@ def _mnist_file(path, data_home, download_if_missing):
             f"path=... to an existing mnist.npz, or download_if_missing=True to "
             f"download it from {_MNIST_URL}."
         )
-    return _download(_MNIST_URL, path, sha256=_MNIST_SHA256)
+    return download(_MNIST_URL, path, _MNIST_SHA256, "pass its path with path=...")
 
 
 def _read_mnist(path):

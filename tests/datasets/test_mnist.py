@@ -1,7 +1,4 @@
-import functools
 import hashlib
-import http.server
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -69,27 +66,6 @@ def test_missing_file_without_download(tmp_path):
 
 
 # ------------------------------------------------------ download, served locally
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving tmp_path/served/."""
-    served = tmp_path / "served"
-    served.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(served))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
 
 
 def _sha256(path):
