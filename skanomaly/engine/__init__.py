@@ -17,6 +17,10 @@ The documentation's "Writing a detector" page walks through them.
 * :class:`DetectorNetwork`: the base of every detector's network;
 * :class:`ImageInput`, :class:`SequenceInput`: mixins for detectors of
   images and of sequences (rows of features need none);
+* :class:`PretrainedBackbone`: mixin for image detectors on a frozen,
+  pretrained backbone (SqueezeNet 1.1 or any ``keras.applications``
+  network), with :func:`build_backbone`, and :func:`upsample_maps` and
+  :func:`blur_maps` to turn feature-map scores into anomaly maps;
 * :func:`sum_over_replicas`, :func:`max_over_replicas`: for a
   ``train_step`` that updates state by hand under ``tf.distribute``;
 * :class:`~skanomaly.utils.Parameter`: declares a parameter shared by
@@ -28,21 +32,27 @@ checks the backend); TensorFlow-only code stays inside this package.
 """
 
 from ..exceptions import TrainingDivergedError
+from ._backbones import build_backbone
 from ._backend import keras
 from ._base import BaseDeepDetector
 from ._devices import max_over_replicas, sum_over_replicas
 from ._gradient import BaseGradientDetector
 from ._inputs import ImageInput, SequenceInput
 from ._network import DetectorNetwork
+from ._pretrained import PretrainedBackbone, blur_maps, upsample_maps
 
 __all__ = [
     "BaseDeepDetector",
     "BaseGradientDetector",
     "DetectorNetwork",
     "ImageInput",
+    "PretrainedBackbone",
     "SequenceInput",
     "TrainingDivergedError",
+    "blur_maps",
+    "build_backbone",
     "keras",
     "max_over_replicas",
     "sum_over_replicas",
+    "upsample_maps",
 ]

@@ -310,27 +310,40 @@ class BaseDeepDetector(BaseDetector):
             )
         return network
 
-    def _map_in_chunks(self, network, function, X, output_shape=(), **constants):
+    def _map_in_chunks(
+        self, network, function, X, output_shape=(), output_dtype="float64", **constants
+    ):
         """``function(network, x, **constants)`` over ``X`` (scaled), one
         chunk at a time, on this fit's device.
 
         For fits that are not gradient descent: extracting the features a
-        memory bank is built from, say. The output is float64; the progress
-        bar follows ``verbose``.
+        memory bank is built from, say. The output is ``output_dtype``; the
+        progress bar follows ``verbose``. A fit that maps several blocks of
+        ``X`` in turn takes one :meth:`_chunk_mapper` and calls it on each,
+        so that the function is traced once.
         """
-        mapper = ChunkedMapper(
+        return self._chunk_mapper(network, function, output_shape, output_dtype, **constants)(X)
+
+    def _chunk_mapper(
+        self, network, function, output_shape=(), output_dtype="float64", **constants
+    ):
+        """The :class:`~skanomaly.engine._scoring.ChunkedMapper` that
+        :meth:`_map_in_chunks` calls: reusable, traced once."""
+        return ChunkedMapper(
             functools.partial(_call_on, function, network, constants),
             self._sample_shape_,
             output_shape,
             values_per_row=self._values_per_row(),
             dtype="float32",
+            output_dtype=output_dtype,
             progress=self.verbose,
         )
-        return mapper(X)
 
     # ------------------------------------------------------------ scoring
     #: What scoring keeps besides the fitted attributes; rebuilt, not pickled.
-    _SCORING_STATE = ("_scorer", "_scoring_network", "_mappers", "_scoring_device")
+    _SCORING_STATE = (
+        "_scorer", "_scoring_network", "_mappers", "_scoring_device", "_constant_tensors",
+    )
 
     def _make_scorer(self):
         """The scoring function: chunked and compiled, over a float64 copy
@@ -354,6 +367,14 @@ class BaseDeepDetector(BaseDetector):
             network = self.model_
         self._scoring_network = network
         self._mappers = {}
+        # Once for all the mappers: a memory bank or a precision matrix can
+        # be large.
+        dtype = tf.as_dtype(self._scoring_dtype)
+        with device_scope(self._scoring_device):
+            self._constant_tensors = {
+                name: tf.constant(value, _floats_as(value, dtype))
+                for name, value in self._scoring_constants().items()
+            }
         return self._mapper_of(_score_scaled)
 
     def _mapper_of(self, function, output_shape=(), center=None, scale=None):
@@ -364,10 +385,7 @@ class BaseDeepDetector(BaseDetector):
         dtype = tf.as_dtype(self._scoring_dtype)
         center = self.scaling_center_ if center is None else center
         scale = self.scaling_scale_ if scale is None else scale
-        constants = {
-            name: tf.constant(value, _floats_as(value, dtype))
-            for name, value in self._scoring_constants().items()
-        }
+        constants = self._constant_tensors
         # A partial rather than a closure: TensorFlow counts traces per code
         # object and would warn of "retracing" across fitted detectors.
         return ChunkedMapper(

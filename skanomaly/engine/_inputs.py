@@ -124,7 +124,10 @@ class ImageInput:
     where more anomalous; :meth:`anomaly_map` gives it at the input's
     resolution, and ``score_samples`` is minus its aggregate
     (``map_aggregation``). A detector whose network has ``reconstruct(x)``
-    sets ``_reconstructs = True`` and gets :meth:`reconstruct`. Images are
+    sets ``_reconstructs = True`` and gets :meth:`reconstruct`. A detector
+    with a score of its own, not an aggregate of the map, sets
+    ``_scores_from_map = False``: ``score_samples`` is then the network's
+    ``score(x)`` and ``map_aggregation`` is not a parameter. Images are
     scored in float32, with the trained network itself.
     """
 
@@ -145,6 +148,16 @@ class ImageInput:
     )
     #: Whether the network reconstructs its input (``reconstruct(x)``).
     _reconstructs = False
+    #: Whether ``score_samples`` is minus an aggregate of the anomaly map
+    #: (``map_aggregation``); False scores with the network's own
+    #: ``score(x)``, and the detector takes no ``map_aggregation``.
+    _scores_from_map = True
+
+    @classmethod
+    def _takes_parameter(cls, name):
+        if name in ("map_aggregation", "topk_fraction") and not cls._scores_from_map:
+            return False
+        return super()._takes_parameter(name)
 
     def _validate_input(self, X, reset):
         images = validate_images(
@@ -173,13 +186,15 @@ class ImageInput:
 
     def _make_scorer(self):
         """The score (returned), the anomaly map and the reconstruction."""
-        super()._make_scorer()
+        own_score = super()._make_scorer()
         height, width, _ = self._sample_shape_
         self._mappers["anomaly_map"] = self._mapper_of(_map_scaled, (height, width))
         if self._reconstructs:
             self._mappers["reconstruct"] = self._mapper_of(
                 _reconstruct_scaled, self._sample_shape_
             )
+        if not self._scores_from_map:
+            return own_score
         k = max(1, math.ceil(self.topk_fraction * height * width))
         return self._mapper_of(
             functools.partial(_score_from_map, how=self.map_aggregation, k=k)
