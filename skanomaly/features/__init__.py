@@ -7,6 +7,7 @@ features a detector can use, and classical detectors built from them.
 from ._hog import HOGTransformer
 from ._hog_ocsvm import make_hog_ocsvm
 from ._patches import PatchExtractor, extract_patches, patch_scores_to_maps
+from ._pretrained import PretrainedFeatures
 from ._resize import ImageLoader, ImageResizer, load_images
 from ._windows import SlidingWindows
 
@@ -15,6 +16,7 @@ __all__ = [
     "ImageLoader",
     "ImageResizer",
     "PatchExtractor",
+    "PretrainedFeatures",
     "SlidingWindows",
     "extract_patches",
     "load_images",
