@@ -26,10 +26,16 @@ _LAZY = {
     "LSTMAutoEncoder": "skanomaly.reconstruction",
     "CNNLSTMAutoEncoder": "skanomaly.reconstruction",
     "DeepSVDD": "skanomaly.one_class",
+    "PaDiM": "skanomaly.feature_space",
+    "PatchCore": "skanomaly.feature_space",
+    "ReverseDistillation": "skanomaly.feature_space",
+    "StudentTeacher": "skanomaly.feature_space",
+    "TransferHead": "skanomaly.feature_space",
     "RNNForecaster": "skanomaly.prediction",
     "KerasDetector": "skanomaly.custom",
     "HOGTransformer": "skanomaly.features",
     "SlidingWindows": "skanomaly.features",
+    "PretrainedFeatures": "skanomaly.features",
     "make_hog_ocsvm": "skanomaly.features",
 }
 

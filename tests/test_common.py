@@ -26,7 +26,11 @@ from skanomaly import (
     HOGTransformer,
     LSTMAutoEncoder,
     MemAE,
+    PaDiM,
+    PatchCore,
     RNNForecaster,
+    ReverseDistillation,
+    StudentTeacher,
     SlidingWindows,
 )
 from skanomaly.metrics import anomaly_roc_auc_scorer
@@ -136,6 +140,17 @@ IMAGE_DETECTORS = [
     ),
     MemAE(n_memory=4, **FAST_IMAGES),
     MNAD(n_memory=2, map_aggregation="topk_mean", **FAST_IMAGES),
+    # Detectors on a pretrained backbone: random weights (no download), and
+    # every image resized to 32x32 on its way into the backbone.
+    # A small coreset, so that the blobs of check_outliers_train leave some
+    # training images beyond Tukey's fence.
+    PatchCore(weights=None, input_size=32, coreset_ratio=0.01, random_state=0),
+    PaDiM(weights=None, input_size=32, n_features=10, random_state=0),
+    ReverseDistillation(weights=None, input_size=32, width_multiplier=0.0625, **FAST_IMAGES),
+    StudentTeacher(
+        weights=None, input_size=32, n_students=2, student_filters=4, student_depth=1,
+        **FAST_IMAGES,
+    ),
 ]
 # check -> width of the rows it uses
 IMAGE_NON_SQUARE_WIDTH = {
@@ -183,7 +198,7 @@ def test_image_detectors_sklearn_compatible(estimator, check):
 
 
 # The checks that fail above, run again with the image shape of their rows:
-# all of them on ConvAutoEncoder, and on the memory autoencoders those that
+# all of them on ConvAutoEncoder, and on the other detectors those that
 # their own training and scoring could fail (the input and the threshold are
 # the same code for all).
 _MEMORY_CHECKS = [
@@ -211,14 +226,19 @@ def test_image_detectors_pass_those_checks_given_an_image_shape(estimator, check
 def test_every_public_estimator_is_checked():
     # The transformers run the same checks in their own test modules:
     # tests/features/test_hog.py, test_windows.py and test_resize.py
-    # (ImageLoader, ImageResizer) and test_patches.py (PatchExtractor).
-    from skanomaly.features import ImageLoader, ImageResizer, PatchExtractor
+    # (ImageLoader, ImageResizer), test_patches.py (PatchExtractor) and
+    # test_pretrained.py (PretrainedFeatures).
+    # TransferHead, which learns from labels when given, in
+    # tests/feature_space/test_transfer_head.py.
+    from skanomaly.feature_space import TransferHead
+    from skanomaly.features import ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures
 
     checked = (
         {type(e) for e in DETECTORS}
         | {KerasDetector}
         | {type(e) for e in IMAGE_DETECTORS}
         | {HOGTransformer, SlidingWindows, ImageLoader, ImageResizer, PatchExtractor}
+        | {PretrainedFeatures, TransferHead}
     )
     assert {cls for _, cls in all_estimators()} == checked
 
