@@ -26,6 +26,7 @@ _LAZY = {
     "LSTMAutoEncoder": "skanomaly.reconstruction",
     "CNNLSTMAutoEncoder": "skanomaly.reconstruction",
     "DeepSVDD": "skanomaly.one_class",
+    "PatchSVDD": "skanomaly.one_class",
     "PaDiM": "skanomaly.feature_space",
     "PatchCore": "skanomaly.feature_space",
     "ReverseDistillation": "skanomaly.feature_space",

@@ -229,8 +229,10 @@ def test_every_public_estimator_is_checked():
     # (ImageLoader, ImageResizer), test_patches.py (PatchExtractor) and
     # test_pretrained.py (PretrainedFeatures).
     # TransferHead, which learns from labels when given, in
-    # tests/feature_space/test_transfer_head.py.
+    # tests/feature_space/test_transfer_head.py; PatchSVDD, which needs
+    # larger images than most checks give, in tests/one_class/test_patch_svdd.py.
     from skanomaly.feature_space import TransferHead
+    from skanomaly.one_class import PatchSVDD
     from skanomaly.features import ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures
 
     checked = (
@@ -238,7 +240,7 @@ def test_every_public_estimator_is_checked():
         | {KerasDetector}
         | {type(e) for e in IMAGE_DETECTORS}
         | {HOGTransformer, SlidingWindows, ImageLoader, ImageResizer, PatchExtractor}
-        | {PretrainedFeatures, TransferHead}
+        | {PretrainedFeatures, TransferHead, PatchSVDD}
     )
     assert {cls for _, cls in all_estimators()} == checked
 

@@ -2,5 +2,6 @@
 learned space, and a sample is scored by how far from it it falls."""
 
 from ._deep_svdd import DeepSVDD
+from ._patch_svdd import PatchSVDD
 
-__all__ = ["DeepSVDD"]
+__all__ = ["DeepSVDD", "PatchSVDD"]
