@@ -29,15 +29,25 @@ Protocol
   their defaults (50 epochs at most, early stopping on 10% of the training
   tiles) but with ``map_aggregation="topk_mean"`` (an image's score is
   minus the mean of its 5% most anomalous pixels: defects are small);
-  HOG + One-Class SVM, ``make_hog_ocsvm()`` (cells of 8x8 pixels, blocks of
-  3x3 cells), as the baseline, which gives no map.
+  ``PatchSVDD`` (trained from scratch) at its defaults; on the pretrained
+  SqueezeNet 1.1 (its ImageNet weights from
+  ``../shared/data/weights/squeezenet1_1_imagenet_notop.h5``, ``--weights``),
+  ``PatchCore``, ``PaDiM``, ``StudentTeacher``, ``ReverseDistillation`` and
+  ``TransferHead`` at their defaults, and the simplest transfer-learning
+  baseline, the distance to the nearest training tile in the space of
+  SqueezeNet's ``fire9`` features averaged over the image
+  (``PretrainedFeatures`` then a 1-nearest-neighbour distance), which gives
+  no map; HOG + One-Class SVM, ``make_hog_ocsvm()`` (cells of 8x8 pixels,
+  blocks of 3x3 cells), as the baseline, which gives no map.
 * Metrics on the test tiles: image ROC AUC (a defective tile the positive
   class, from ``score_samples``); pixel ROC AUC (``pixel_roc_auc_score``,
   the pixels of all test tiles pooled) and AUPRO up to a false positive
   rate of 0.3 (``aupro_score``), from ``anomaly_map`` at 128x128 against
   the resized masks; per defect class, the image ROC AUC of that class
-  against the defect-free test tiles; fit and score wall-clock seconds on
-  this machine (after one small untimed fit of each deep detector).
+  against the defect-free test tiles; fit wall-clock seconds and peak
+  memory, and images per second of ``score_samples`` and of
+  ``anomaly_map``, on this machine (after one small untimed fit of each
+  deep detector).
 * The figure: one test tile of each defect class (the one whose defect is
   the median in size), its mask's outline, and each deep detector's map.
 
@@ -62,6 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _protocol  # noqa: E402  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow)
 import numpy as np  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
 
 from skanomaly.datasets import load_magnetic_tile  # noqa: E402
 from skanomaly.metrics import (  # noqa: E402
@@ -71,6 +82,7 @@ from skanomaly.metrics import (  # noqa: E402
 )
 
 DEFAULT_DATA = _protocol.SHARED_DATA / "magnetic_tile"
+WEIGHTS = _protocol.SHARED_DATA / "weights" / "squeezenet1_1_imagenet_notop.h5"
 RESULTS = _protocol.RESULTS
 SEED = 0
 TRAIN_SHARE = 0.7
@@ -79,7 +91,7 @@ STEM = "magnetic_tile"
 COLUMNS = [
     "detector", "image_size", "n_train", "n_test", "epochs", "image_roc_auc",
     "pixel_roc_auc", "aupro", "per_class_roc_auc", "fit_seconds",
-    "score_seconds", "error",
+    "score_seconds", "map_seconds", "fit_peak_mb", "error",
 ]
 
 
@@ -91,12 +103,19 @@ def _skanomaly(class_name, **params):
     def make(epochs):
         import skanomaly
 
-        own = {"random_state": SEED, "verbose": 0, "map_aggregation": "topk_mean", **params}
-        if epochs is not None:
+        cls = getattr(skanomaly, class_name)
+        own = {"random_state": SEED, "verbose": 0, **params}
+        if epochs is not None and "epochs" in cls().get_params():
             own["epochs"] = epochs
-        return getattr(skanomaly, class_name)(**own)
+        return cls(**own)
 
     return make
+
+
+def _pretrained(class_name, **params):
+    """A detector on the pretrained SqueezeNet 1.1, its ImageNet weights
+    read from ``WEIGHTS``."""
+    return _skanomaly(class_name, weights=str(WEIGHTS), **params)
 
 
 def _hog_ocsvm(epochs):
@@ -105,11 +124,45 @@ def _hog_ocsvm(epochs):
     return make_hog_ocsvm()
 
 
+class NearestFeatureDistance(BaseEstimator):
+    """Minus the distance to the nearest training image in a feature space:
+    the simplest transfer-learning detector."""
+
+    def fit(self, X, y=None):
+        from sklearn.neighbors import NearestNeighbors
+
+        self.neighbours_ = NearestNeighbors(n_neighbors=1).fit(X)
+        return self
+
+    def score_samples(self, X):
+        return -self.neighbours_.kneighbors(X)[0][:, 0]
+
+
+def _pooled_features_knn(epochs):
+    from sklearn.pipeline import make_pipeline
+
+    from skanomaly.features import PretrainedFeatures
+
+    return make_pipeline(
+        PretrainedFeatures(weights=str(WEIGHTS), layers=("fire9",), pooling="avg"),
+        NearestFeatureDistance(),
+    )
+
+
 DETECTORS = {
-    "skanomaly.ConvAutoEncoder": _skanomaly("ConvAutoEncoder"),
-    "skanomaly.ConvAutoEncoder(ssim)": _skanomaly("ConvAutoEncoder", loss="ssim"),
-    "skanomaly.MemAE": _skanomaly("MemAE"),
-    "skanomaly.MNAD": _skanomaly("MNAD"),
+    "skanomaly.ConvAutoEncoder": _skanomaly("ConvAutoEncoder", map_aggregation="topk_mean"),
+    "skanomaly.ConvAutoEncoder(ssim)": _skanomaly(
+        "ConvAutoEncoder", loss="ssim", map_aggregation="topk_mean"
+    ),
+    "skanomaly.MemAE": _skanomaly("MemAE", map_aggregation="topk_mean"),
+    "skanomaly.MNAD": _skanomaly("MNAD", map_aggregation="topk_mean"),
+    "skanomaly.PatchSVDD": _skanomaly("PatchSVDD"),
+    "skanomaly.PatchCore": _pretrained("PatchCore"),
+    "skanomaly.PaDiM": _pretrained("PaDiM"),
+    "skanomaly.StudentTeacher": _pretrained("StudentTeacher"),
+    "skanomaly.ReverseDistillation": _pretrained("ReverseDistillation"),
+    "skanomaly.TransferHead": _pretrained("TransferHead"),
+    "SqueezeNet-fire9+1NN": _pooled_features_knn,
     "HOG+OCSVM": _hog_ocsvm,
 }
 
@@ -132,12 +185,46 @@ def select(tokens):
     return [n for n in DETECTORS if any(matches(n, t) for t in tokens)]
 
 
+class PeakMemory:
+    """Peak resident memory of this process above its level at the start,
+    in MB, sampled every 20 ms from /proc (Linux) while in the block."""
+
+    def __enter__(self):
+        import threading
+
+        self._start = self.peak = _resident_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _resident_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _resident_mb())
+        self.mb = self.peak - self._start
+        return False
+
+
+def _resident_mb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise OSError("No VmRSS in /proc/self/status")
+
+
 def run_one(name, epochs, data):
     """Fit, score and measure; never raises. Returns the row's results and
     the test maps (None without them)."""
     X_train, X_test, y_test, masks, classes = data
     result = {column: math.nan for column in
-              ("image_roc_auc", "pixel_roc_auc", "aupro", "fit_seconds", "score_seconds")}
+              ("image_roc_auc", "pixel_roc_auc", "aupro", "fit_seconds",
+               "score_seconds", "map_seconds", "fit_peak_mb")}
     result["per_class_roc_auc"] = ""
     result["error"] = ""
     maps = None
@@ -145,14 +232,18 @@ def run_one(name, epochs, data):
         warnings.simplefilter("ignore")
         try:
             estimator = DETECTORS[name](epochs)
-            start = time.perf_counter()
-            estimator.fit(X_train)
-            result["fit_seconds"] = time.perf_counter() - start
+            with PeakMemory() as memory:
+                start = time.perf_counter()
+                estimator.fit(X_train)
+                result["fit_seconds"] = time.perf_counter() - start
+            result["fit_peak_mb"] = memory.mb
             start = time.perf_counter()
             scores = estimator.score_samples(X_test)
-            if hasattr(estimator, "anomaly_map"):
-                maps = estimator.anomaly_map(X_test)
             result["score_seconds"] = time.perf_counter() - start
+            if hasattr(estimator, "anomaly_map"):
+                start = time.perf_counter()
+                maps = estimator.anomaly_map(X_test)
+                result["map_seconds"] = time.perf_counter() - start
             result["image_roc_auc"] = anomaly_roc_auc_score(y_test, scores)
             normal = classes == "Free"
             per_class = {
@@ -237,30 +328,36 @@ def report(rows, names, command, data_shown, split_text):
         "",
         "## Results",
         "",
-        "| detector | image ROC AUC | pixel ROC AUC | AUPRO (FPR ≤ 0.3) | fit (s) | score (s) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| detector | image ROC AUC | pixel ROC AUC | AUPRO (FPR ≤ 0.3) | fit (s) "
+        "| fit peak memory (MB) | scores (images/s) | maps (images/s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     classes = []
     for name in names:
         row = by_name.get(name)
         if row is None:
-            lines.append(f"| {name} | – | – | – | – | – |")
+            lines.append(f"| {name} | – | – | – | – | – | – | – |")
             continue
         if row["error"]:
-            lines.append(f"| {name} | error | | | | |")
+            lines.append(f"| {name} | error | | | | | | |")
             continue
         cells = []
         for column in ("image_roc_auc", "pixel_roc_auc", "aupro"):
             value = _number(row[column])
             cells.append("–" if math.isnan(value) else f"{value:.3f}")
-        cells += [f"{_number(row['fit_seconds']):.1f}", f"{_number(row['score_seconds']):.1f}"]
+        n_test = _number(row["n_test"])
+        rates = [n_test / _number(row[c]) for c in ("score_seconds", "map_seconds")]
+        cells += [f"{_number(row['fit_seconds']):.1f}", f"{_number(row['fit_peak_mb']):.0f}"]
+        cells += ["–" if math.isnan(rate) else f"{rate:.1f}" for rate in rates]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
         if row["per_class_roc_auc"]:
             classes = sorted(set(classes) | set(json.loads(row["per_class_roc_auc"])))
     lines += [
         "",
-        "Seconds are wall clock for the whole training set and the whole test "
-        "set (scores and maps).",
+        "Fit seconds are wall clock for the whole training set; its peak "
+        "memory is the process's resident memory above its level before the "
+        "fit (sampled every 20 ms). Images per second are over the whole test "
+        "set, for `score_samples` and for `anomaly_map` each on its own.",
     ]
     if classes:
         lines += [
@@ -333,6 +430,7 @@ PROTOCOL = "Protocol" + __doc__.split("\nProtocol", 1)[1].split("\nOutput,", 1)[
 
 
 def main(argv=None):
+    global WEIGHTS
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
         epilog="Detectors: " + ", ".join(DETECTORS),
@@ -342,6 +440,8 @@ def main(argv=None):
                         help=f"the data set's folder (default: {DEFAULT_DATA})")
     parser.add_argument("--detectors", nargs="+", metavar="NAME",
                         help="only these: the full name or the part after the dot")
+    parser.add_argument("--weights", default=str(WEIGHTS),
+                        help=f"SqueezeNet 1.1's ImageNet weights (default: {WEIGHTS})")
     parser.add_argument("--image-size", type=int, default=IMAGE_SIZE,
                         help=f"side of the resized tiles (default: {IMAGE_SIZE})")
     parser.add_argument("--epochs", type=int, default=None,
@@ -358,6 +458,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join(["python", "benchmarks/magnetic_tile.py", *argv])
     names = select(args.detectors)
+    WEIGHTS = Path(args.weights)
 
     _protocol._import_tensorflow_quietly()
     data = load_magnetic_tile(args.data, image_size=args.image_size)
