@@ -22,7 +22,8 @@ import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = [
-    "quickstart.rst", "sequences.rst", "images.rst", "scaling.rst",
+    "quickstart.rst", "sequences.rst", "images.rst", "industrial_inspection.rst",
+    "scaling.rst",
     "writing_a_detector.rst",
 ]
 SKIP_CLASS = "no-run"
