@@ -32,7 +32,11 @@ Protocol
   anomaly map); skanomaly's dense ``AutoEncoder`` on the 784 pixels, at its
   defaults; HOG + One-Class SVM, ``make_hog_ocsvm(pixels_per_cell=(4, 4),
   cells_per_block=(2, 2))`` (a cell of 8 pixels leaves 28x28 digits a
-  single block); scikit-learn ``IsolationForest()`` on the 784 pixels.
+  single block); scikit-learn ``IsolationForest()`` on the 784 pixels;
+  skanomaly ``PaDiM`` on the pretrained SqueezeNet 1.1 (ImageNet weights
+  from ``../shared/data/weights/squeezenet1_1_imagenet_notop.h5``), the
+  digits resized to 64x64 on their way into it (``input_size=64``: 28x28 is
+  below the 31x31 its stride-16 layers need), otherwise at its defaults.
 * Metric: test ROC AUC, anomalies the positive class, from
   ``score_samples`` (higher is more normal); fit and score wall-clock
   seconds on this machine (after one small untimed fit of each deep
@@ -68,6 +72,7 @@ from skanomaly.datasets import load_mnist_one_class  # noqa: E402
 from skanomaly.metrics import anomaly_roc_auc_score  # noqa: E402
 
 DEFAULT_DATA = _protocol.SHARED_DATA / "mnist" / "mnist.npz"
+WEIGHTS = _protocol.SHARED_DATA / "weights" / "squeezenet1_1_imagenet_notop.h5"
 RESULTS = _protocol.RESULTS
 SEED = 0
 STEM = "mnist_one_class"
@@ -99,6 +104,14 @@ def _skanomaly(class_name):
     return make
 
 
+def _padim(epochs):
+    import skanomaly
+
+    # 28x28 digits are below the smallest image SqueezeNet's stride-16
+    # layers take (31x31): they are resized to 64x64 on their way in.
+    return skanomaly.PaDiM(weights=str(WEIGHTS), input_size=64, random_state=SEED)
+
+
 def _hog_ocsvm(epochs):
     from skanomaly.features import make_hog_ocsvm
 
@@ -116,6 +129,7 @@ DETECTORS = {
     "skanomaly.MemAE": (_skanomaly("MemAE"), "images"),
     "skanomaly.MNAD": (_skanomaly("MNAD"), "images"),
     "skanomaly.AutoEncoder": (_skanomaly("AutoEncoder"), "pixels"),
+    "skanomaly.PaDiM": (_padim, "images"),
     "HOG+OCSVM": (_hog_ocsvm, "images"),
     "sklearn.IsolationForest": (_isolation_forest, "pixels"),
 }
