@@ -21,30 +21,9 @@ TINY = dict(weights=None, input_size=32, hidden_units=(16, 4), random_state=0)
 # --------------------------------------------------------- estimator checks
 
 # Rows of a width that is not a perfect square have no image shape (as for
-# every image detector, see tests/test_common.py); check -> row width.
-_NON_SQUARE_WIDTH = {
-    "check_classifier_data_not_an_array": 2,
-    "check_dict_unchanged": 3,
-    "check_dont_overwrite_parameters": 3,
-    "check_dtype_object": 10,
-    "check_estimators_dtypes": 5,
-    "check_estimators_fit_returns_self": 2,
-    "check_estimators_nan_inf": 3,
-    "check_estimators_overwrite_params": 2,
-    "check_estimators_pickle": 3,
-    "check_f_contiguous_array_estimator": 3,
-    "check_fit2d_predict1d": 3,
-    "check_fit_check_is_fitted": 2,
-    "check_fit_idempotent": 2,
-    "check_fit_score_takes_y": 3,
-    "check_methods_sample_order_invariance": 3,
-    "check_methods_subset_invariance": 3,
-    "check_n_features_in": 2,
-    "check_outliers_fit_predict": 2,
-    "check_outliers_train": 2,
-    "check_pipeline_consistency": 3,
-    "check_readonly_memmap_input": 2,
-}
+# every image detector); check -> row width.
+from tests.test_common import IMAGE_NON_SQUARE_WIDTH as _NON_SQUARE_WIDTH  # noqa: E402
+
 # TransferHead learns from labels when y is given; these checks give it a
 # y of three classes (0, 1, 2), and it refuses the 2 with a clear error.
 _THIRD_LABEL = [

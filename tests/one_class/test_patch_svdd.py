@@ -298,29 +298,8 @@ def test_images_too_small_are_refused(shape, params, match):
 # 1x1 and 2x2 images, smaller than the 4x4 that the smallest patches (2
 # pixels, and their neighbours) need. PatchSVDD refuses both with a clear
 # error; the behaviours those checks test are tested above on larger images.
-IMAGE_NON_SQUARE_WIDTH = {
-    "check_classifier_data_not_an_array": 2,
-    "check_dict_unchanged": 3,
-    "check_dont_overwrite_parameters": 3,
-    "check_dtype_object": 10,
-    "check_estimators_dtypes": 5,
-    "check_estimators_fit_returns_self": 2,
-    "check_estimators_nan_inf": 3,
-    "check_estimators_overwrite_params": 2,
-    "check_estimators_pickle": 3,
-    "check_f_contiguous_array_estimator": 3,
-    "check_fit2d_predict1d": 3,
-    "check_fit_check_is_fitted": 2,
-    "check_fit_idempotent": 2,
-    "check_fit_score_takes_y": 3,
-    "check_methods_sample_order_invariance": 3,
-    "check_methods_subset_invariance": 3,
-    "check_n_features_in": 2,
-    "check_outliers_fit_predict": 2,
-    "check_outliers_train": 2,
-    "check_pipeline_consistency": 3,
-    "check_readonly_memmap_input": 2,
-}
+from tests.test_common import _image_expected_failed_checks  # noqa: E402
+
 TOO_SMALL = {
     "check_n_features_in_after_fitting": 4,
     "check_positive_only_tag_during_fit": 4,
@@ -328,11 +307,7 @@ TOO_SMALL = {
 
 
 def _expected_failed_checks(estimator):
-    failures = {
-        name: f"an image detector needs images: 2-D rows of width {width}, not a "
-        "perfect square, have no image shape"
-        for name, width in IMAGE_NON_SQUARE_WIDTH.items()
-    }
+    failures = _image_expected_failed_checks(estimator)
     failures.update(
         {
             name: f"rows of width {width} are 2x2 images, smaller than the 4x4 "
