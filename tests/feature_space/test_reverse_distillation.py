@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import roc_auc_score
 
 from skanomaly.datasets import make_defect_textures
+from skanomaly.metrics import pixel_roc_auc_score
 from skanomaly.engine import build_backbone, keras
 from skanomaly.feature_space._reverse_distillation import (
     ReverseDistillation,
@@ -22,6 +23,7 @@ TINY = dict(
     weights=None, input_size=32, width_multiplier=0.0625, epochs=1,
     validation_fraction=0.0, random_state=0,
 )
+from tests.feature_space.test_patchcore import SHARED_WEIGHTS, stripes
 
 
 def numpy(x):
@@ -169,3 +171,22 @@ def test_finds_images_of_another_texture():
     ).fit(train.images)
     scores = detector.score_samples(np.concatenate([brick.images, gravel.images]))
     assert roc_auc_score(np.r_[np.zeros(20), np.ones(20)], -scores) > 0.75
+
+
+@pytest.mark.skipif(not SHARED_WEIGHTS.exists(), reason="no SqueezeNet weights in ../shared")
+def test_learns_planted_defects_with_an_imagenet_teacher():
+    X_train, _, _ = stripes(40, 0, seed=0)
+    X_test, masks, y_test = stripes(40, 20, seed=1)
+    detector = ReverseDistillation(
+        weights=str(SHARED_WEIGHTS), input_size=96, epochs=10, width_multiplier=0.125,
+        random_state=0,
+    ).fit(X_train)
+    defective = y_test == 1
+    maps = detector.anomaly_map(X_test[defective])
+    # Measured: 1.00 image and 0.99 pixel ROC AUC; the trivial map (distance
+    # to the mean training image) gets 0.52 pixel ROC AUC on these defects
+    # (see test_patchcore.py). A random teacher finds them no better than
+    # chance (0.35 pixel ROC AUC): reverse distillation needs the teacher's
+    # pretrained features.
+    assert roc_auc_score(y_test, -detector.score_samples(X_test)) > 0.95
+    assert pixel_roc_auc_score(masks[defective], maps) > 0.9
