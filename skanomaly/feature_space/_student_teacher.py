@@ -297,8 +297,9 @@ class StudentTeacher(PretrainedBackbone, ImageInput, BaseGradientDetector):
     measured an image ROC AUC of 0.70, a pixel ROC AUC of 0.68 and an
     AUPRO of 0.67 (fit: 325 s of CPU time), below HOG features and a
     One-Class SVM (0.758). The predictive variance of these small, briefly
-    trained students carries little signal there: the regression error
-    alone ranks the tiles at 0.76, the variance alone at 0.58.
+    trained students carries little signal there: in exploratory fits (not
+    a benchmark run) the regression error alone ranked the tiles at 0.76,
+    the variance alone at 0.58.
 
     References
     ----------
