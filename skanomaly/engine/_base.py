@@ -111,8 +111,9 @@ class BaseDeepDetector(BaseDetector):
       asks for the architecture only: unpickling sets the saved weights,
       without a download or a weights file;
     * ``_fit_labels`` (the set of labels ``fit`` takes from ``y``, from
-      ``{1, 0, -1}``; ``None``, the default, ignores ``y``) and
-      ``_needs_anomaly_labels``;
+      ``{1, 0, -1}``; ``None``, the default, ignores ``y``),
+      ``_needs_anomaly_labels`` and ``_labels_optional`` (``y=None`` then
+      fits without labels: ``_fit_network`` gets ``y=None``);
     * ``_check_sample_shape(sample_shape)``: refuse samples the network
       cannot take, with a clear error, before anything is built;
     * ``_calibrate(X, y)``: run on the scaled training data after every
@@ -151,6 +152,8 @@ class BaseDeepDetector(BaseDetector):
     _fit_labels = None
     #: Whether fit needs at least one labelled anomaly.
     _needs_anomaly_labels = False
+    #: Whether fit also takes y=None (and then learns without labels).
+    _labels_optional = False
     #: Parameters that determine the frozen networks (besides the shape).
     _frozen_parameters = ()
 
@@ -253,7 +256,7 @@ class BaseDeepDetector(BaseDetector):
 
     def _check_fit_labels(self, y, n_samples):
         """The labels ``fit`` hands the detector, or None if it takes none."""
-        if self._fit_labels is None:
+        if self._fit_labels is None or (y is None and self._labels_optional):
             return None
         return check_labels(
             y,

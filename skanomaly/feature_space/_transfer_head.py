@@ -260,6 +260,7 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
     _scores_from_map = False
     _fit_labels = {0, 1, -1}
     _needs_anomaly_labels = False
+    _labels_optional = True
 
     def __init__(
         self,
@@ -277,12 +278,6 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
         self.eps = eps
         self.eta = eta
         super().__init__(**params)
-
-    def _check_fit_labels(self, y, n_samples):
-        # Labels are optional: without them the fit is one-class.
-        if y is None:
-            return None
-        return super()._check_fit_labels(y, n_samples)
 
     def _build_network(self, sample_shape):
         hidden_units = check_layer_sizes(self.hidden_units, "hidden_units")

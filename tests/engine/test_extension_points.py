@@ -216,8 +216,10 @@ class LabelledNetwork(DetectorNetwork):
     def call(self, x, training=False):
         return self.embedding(x)
 
-    def detector_loss(self, x, outputs, training, labels):
+    def detector_loss(self, x, outputs, training, labels=None):
         distance = ops.sum(ops.square(outputs), axis=-1)
+        if labels is None:
+            return distance
         return ops.where(ops.equal(labels, 1), 1.0 / (distance + 1e-6), distance)
 
     def score(self, x):
@@ -272,6 +274,30 @@ def test_unusable_labels_get_a_clear_error(labelled, y, match):
     X, _ = labelled
     with pytest.raises(ValueError, match=match):
         Labelled(epochs=1).fit(X, y)
+
+
+class OptionallyLabelled(Labelled):
+    """Learns from labels when given them, without them otherwise."""
+
+    _needs_anomaly_labels = False
+    _labels_optional = True
+
+
+def test_a_detector_with_optional_labels_fits_without_them(labelled):
+    X, y = labelled
+    seen = []
+
+    class Recording(OptionallyLabelled):
+        def _init_network(self, network, X, y):
+            seen.append(y)
+
+    Recording(epochs=1, random_state=0).fit(X)
+    assert seen[-1] is None
+    Recording(epochs=1, validation_fraction=0.0, random_state=0).fit(X, y)
+    assert_array_equal(seen[-1], y)
+    # Given, they are checked as any detector's.
+    with pytest.raises(ValueError, match="y also holds 2"):
+        OptionallyLabelled(epochs=1).fit(X, np.r_[y[:-1], 2])
 
 
 def test_detectors_that_do_not_learn_from_labels_ignore_them(X):
