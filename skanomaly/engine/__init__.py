@@ -20,7 +20,9 @@ The documentation's "Writing a detector" page walks through them.
 * :class:`PretrainedBackbone`: mixin for image detectors on a frozen,
   pretrained backbone (SqueezeNet 1.1 or any ``keras.applications``
   network), with :func:`build_backbone`, and :func:`upsample_maps` and
-  :func:`blur_maps` to turn feature-map scores into anomaly maps;
+  :func:`blur_maps` to turn feature-map scores into anomaly maps
+  (:class:`SmoothedMaps` declares the ``blur_sigma`` of those that smooth
+  them);
 * :func:`sum_over_replicas`, :func:`max_over_replicas`: for a
   ``train_step`` that updates state by hand under ``tf.distribute``;
 * :class:`~skanomaly.utils.Parameter`: declares a parameter shared by
@@ -39,7 +41,7 @@ from ._devices import max_over_replicas, sum_over_replicas
 from ._gradient import BaseGradientDetector
 from ._inputs import ImageInput, SequenceInput
 from ._network import DetectorNetwork
-from ._pretrained import PretrainedBackbone, blur_maps, upsample_maps
+from ._pretrained import PretrainedBackbone, SmoothedMaps, blur_maps, upsample_maps
 
 __all__ = [
     "BaseDeepDetector",
@@ -48,6 +50,7 @@ __all__ = [
     "ImageInput",
     "PretrainedBackbone",
     "SequenceInput",
+    "SmoothedMaps",
     "TrainingDivergedError",
     "blur_maps",
     "build_backbone",

@@ -4,7 +4,7 @@ the backbone as the engine's frozen network; anomaly maps from feature maps.
 
 import math
 import os
-from numbers import Integral
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -12,7 +12,7 @@ from ..utils._parameters import Parameter
 from ._backbones import SQUEEZENET, backbone_names, build_backbone, feature_map_sizes
 from ._backend import keras
 
-__all__ = ["PretrainedBackbone", "blur_maps", "upsample_maps"]
+__all__ = ["PretrainedBackbone", "SmoothedMaps", "blur_maps", "upsample_maps"]
 
 ops = keras.ops
 
@@ -67,6 +67,16 @@ SCALING = Parameter(
     the images as already in [0, 1].
     """,
 )
+BLUR_SIGMA = Parameter(
+    "blur_sigma", 4.0, [Interval(Real, 0.0, None, closed="left")], "float >= 0",
+    """
+    Standard deviation, in pixels of the images as given to ``fit`` (not
+    of ``input_size``), of the Gaussian that smooths the anomaly maps (4
+    in the papers of PatchCore, PaDiM and reverse distillation); 0 leaves
+    them unsmoothed. Where the image score aggregates the map
+    (``map_aggregation``), it aggregates the smoothed one.
+    """,
+)
 
 
 def upsample_maps(maps, size):
@@ -105,6 +115,13 @@ def blur_maps(maps, sigma):
         weights = ops.reshape(ops.convert_to_tensor(kernel, dtype=x.dtype), shape)
         x = ops.conv(padded, weights, padding="valid")
     return x[..., 0]
+
+
+class SmoothedMaps:
+    """Mixin of the image detectors whose anomaly maps are smoothed by a
+    Gaussian (:func:`blur_maps`): it declares ``blur_sigma`` once."""
+
+    _shared_parameters = (BLUR_SIGMA,)
 
 
 class PretrainedBackbone:
@@ -175,15 +192,18 @@ class PretrainedBackbone:
         )
 
     def _frozen_networks(self, sample_shape, pretrained):
-        return {
-            "backbone": build_backbone(
-                self.backbone,
-                self.weights if pretrained else None,
-                self._feature_layers(),
-                sample_shape,
-                None if self.input_size is None else self._backbone_size(sample_shape),
-            )
-        }
+        return {"backbone": self._new_backbone(sample_shape, pretrained)}
+
+    def _new_backbone(self, sample_shape, pretrained):
+        """The backbone for images of ``sample_shape``, with its pretrained
+        weights or (``pretrained=False``) the architecture only."""
+        return build_backbone(
+            self.backbone,
+            self.weights if pretrained else None,
+            self._feature_layers(),
+            sample_shape,
+            None if self.input_size is None else self._backbone_size(sample_shape),
+        )
 
     def _values_per_pixel(self):
         # The widest early activations hold about 64 values per input

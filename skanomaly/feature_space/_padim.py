@@ -13,6 +13,7 @@ from ..engine import (
     DetectorNetwork,
     ImageInput,
     PretrainedBackbone,
+    SmoothedMaps,
     blur_maps,
     keras,
     upsample_maps,
@@ -86,7 +87,7 @@ def _embed_with(network, x, selection):
     return network.embed(x, selection)
 
 
-class PaDiM(PretrainedBackbone, ImageInput, BaseDeepDetector):
+class PaDiM(SmoothedMaps, PretrainedBackbone, ImageInput, BaseDeepDetector):
     """PaDiM: a Gaussian of a pretrained network's features at every patch
     position (Defard et al., ICPR 2020).
 
@@ -115,10 +116,6 @@ class PaDiM(PretrainedBackbone, ImageInput, BaseDeepDetector):
         Added to the diagonal of every covariance, so that it can be
         inverted (the paper's value): it bounds the weight of feature
         directions that barely vary in the training images.
-    blur_sigma : float >= 0, default=4.0
-        Standard deviation, in pixels of the images as given to ``fit``
-        (not of ``input_size``), of the Gaussian that smooths the anomaly
-        maps; 0 leaves them unsmoothed.
 
     Attributes
     ----------
@@ -201,13 +198,11 @@ class PaDiM(PretrainedBackbone, ImageInput, BaseDeepDetector):
     _parameter_constraints: dict = {
         "n_features": [Interval(Integral, 1, None, closed="left"), None],
         "epsilon": [Interval(Real, 0.0, None, closed="neither")],
-        "blur_sigma": [Interval(Real, 0.0, None, closed="left")],
     }
 
-    def __init__(self, *, n_features=100, epsilon=0.01, blur_sigma=4.0, **params):
+    def __init__(self, *, n_features=100, epsilon=0.01, **params):
         self.n_features = n_features
         self.epsilon = epsilon
-        self.blur_sigma = blur_sigma
         super().__init__(**params)
 
     def _build_network(self, sample_shape):

@@ -13,6 +13,7 @@ from ..engine import (
     DetectorNetwork,
     ImageInput,
     PretrainedBackbone,
+    SmoothedMaps,
     blur_maps,
     keras,
     upsample_maps,
@@ -164,7 +165,7 @@ def nearest_rows(bank, k):
     return neighbours
 
 
-class PatchCore(PretrainedBackbone, ImageInput, BaseDeepDetector):
+class PatchCore(SmoothedMaps, PretrainedBackbone, ImageInput, BaseDeepDetector):
     """PatchCore: distances to a coreset of normal patch features.
 
     Every patch of the training images is described by the features of two
@@ -188,9 +189,6 @@ class PatchCore(PretrainedBackbone, ImageInput, BaseDeepDetector):
     n_reweight : int, default=9
         Nearest bank rows around the nearest one that the image score's
         reweighting looks at (the paper's ``b``).
-    blur_sigma : float, default=4.0
-        Standard deviation, in pixels of the images, of the Gaussian that
-        smooths the anomaly maps (0 for none).
 
     Attributes
     ----------
@@ -260,7 +258,6 @@ class PatchCore(PretrainedBackbone, ImageInput, BaseDeepDetector):
         "coreset_ratio": [Interval(Real, 0.0, 1.0, closed="right")],
         "neighbourhood": [Interval(Integral, 1, None, closed="left")],
         "n_reweight": [Interval(Integral, 1, None, closed="left")],
-        "blur_sigma": [Interval(Real, 0.0, None, closed="left")],
     }
     _default_layers = {
         "squeezenet1_1": ("fire5", "fire7"),
@@ -276,13 +273,11 @@ class PatchCore(PretrainedBackbone, ImageInput, BaseDeepDetector):
         coreset_ratio=0.1,
         neighbourhood=3,
         n_reweight=9,
-        blur_sigma=4.0,
         **params,
     ):
         self.coreset_ratio = coreset_ratio
         self.neighbourhood = neighbourhood
         self.n_reweight = n_reweight
-        self.blur_sigma = blur_sigma
         super().__init__(**params)
 
     def _build_network(self, sample_shape):

@@ -9,6 +9,7 @@ from ..engine import (
     DetectorNetwork,
     ImageInput,
     PretrainedBackbone,
+    SmoothedMaps,
     blur_maps,
     keras,
     upsample_maps,
@@ -191,7 +192,7 @@ class ReverseDistillationNetwork(DetectorNetwork):
         return -ops.max(self.pixel_map(x), axis=(1, 2))
 
 
-class ReverseDistillation(PretrainedBackbone, ImageInput, BaseGradientDetector):
+class ReverseDistillation(SmoothedMaps, PretrainedBackbone, ImageInput, BaseGradientDetector):
     """Reverse distillation (RD4AD) anomaly detector for images.
 
     A frozen network pretrained on ImageNet, the teacher, describes each
@@ -215,9 +216,6 @@ class ReverseDistillation(PretrainedBackbone, ImageInput, BaseGradientDetector):
         each decoder stage has ``width_multiplier`` times its level's
         channels, the bottleneck's fusion as many as the coarsest level's
         stage, and its embedding twice that.
-    blur_sigma : float >= 0, default=4.0
-        Standard deviation, in pixels of the images, of the Gaussian that
-        smooths the anomaly map (the paper's 4); 0 leaves it raw.
 
     Attributes
     ----------
@@ -286,12 +284,10 @@ class ReverseDistillation(PretrainedBackbone, ImageInput, BaseGradientDetector):
     _parameter_defaults = {"map_aggregation": "max", "epochs": 10}
     _parameter_constraints: dict = {
         "width_multiplier": [Interval(Real, 0.0, None, closed="neither")],
-        "blur_sigma": [Interval(Real, 0.0, None, closed="left")],
     }
 
-    def __init__(self, *, width_multiplier=0.25, blur_sigma=4.0, **params):
+    def __init__(self, *, width_multiplier=0.25, **params):
         self.width_multiplier = width_multiplier
-        self.blur_sigma = blur_sigma
         super().__init__(**params)
 
     def _build_network(self, sample_shape):
