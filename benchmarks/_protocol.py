@@ -723,8 +723,12 @@ def _shown_path(path):
     return relative if relative.count("..") <= 1 else str(Path(path).resolve())
 
 
-def run(*, script, stem, title, doc, default_data, pattern, prefix, what, argv=None):
-    """Parse the command line and run the benchmark it asks for."""
+def run(
+    *, script, stem, title, doc, default_data, pattern, prefix, what, argv=None,
+    extra_detectors=(),
+):
+    """Parse the command line and run the benchmark it asks for, with the
+    :func:`registry`'s detectors and ``extra_detectors`` after them."""
     parser = build_parser(doc, default_data, what)
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -733,7 +737,9 @@ def run(*, script, stem, title, doc, default_data, pattern, prefix, what, argv=N
         parser.error("--max-rows must be at least 2")
 
     datasets = select_datasets(find_datasets(args.data, pattern, prefix), args.datasets)
-    detectors = drop_unavailable(select_detectors(registry(), args.detectors))
+    detectors = drop_unavailable(
+        select_detectors([*registry(), *extra_detectors], args.detectors)
+    )
     if not detectors:
         raise SystemExit("No detector left to run.")
     seeds = list(dict.fromkeys(args.seeds))

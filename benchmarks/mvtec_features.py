@@ -39,6 +39,12 @@ Protocol (the one of ``tabular.py``, on image embeddings)
   ``make_pipeline(StandardScaler(), LocalOutlierFactor(novelty=True))``;
   PyOD ``AutoEncoder``, ``VAE``, ``DeepSVDD(n_features=512)`` and ``ECOD``
   (``verbose=0``), left out with a note when PyOD is not installed.
+* The trained-head detector, ``skanomaly.TransferHead-head``: the
+  embeddings are already pooled features of a frozen ImageNet network, so
+  ``TransferHead``'s head is trained on them directly: ``DeepSVDD`` with
+  ``TransferHead``'s head and training defaults (standardised features, a
+  bias-free head of widths (128, 32) with leaky ReLU, ``weight_decay=1e-6``,
+  ``learning_rate=1e-3``, 20 epochs at most), unsupervised.
 * A detector that raises gets NaN metrics and its error in the ``error``
   column; the run goes on.
 
@@ -61,6 +67,27 @@ import _protocol  # noqa: E402
 DEFAULT_DATA = _protocol.SHARED_DATA / "mvtec_resnet18"
 
 
+def _transfer_head_on_embeddings(seed, n_features):
+    import skanomaly
+
+    head = skanomaly.TransferHead()
+    return skanomaly.DeepSVDD(
+        hidden_units=head.hidden_units,
+        activation=head.activation,
+        weight_decay=head.weight_decay,
+        eps=head.eps,
+        learning_rate=head.learning_rate,
+        epochs=head.epochs,
+        random_state=seed,
+        verbose=0,
+    )
+
+
+TRAINED_HEAD = _protocol.Detector(
+    "skanomaly.TransferHead-head", "skanomaly", _transfer_head_on_embeddings, "normality"
+)
+
+
 def main(argv=None):
     _protocol.run(
         script="benchmarks/mvtec_features.py",
@@ -72,6 +99,7 @@ def main(argv=None):
         prefix=r"MVTec-AD_",
         what="MVTec AD embedding",
         argv=argv,
+        extra_detectors=[TRAINED_HEAD],
     )
 
 
