@@ -26,6 +26,8 @@ __all__ = [
     "load_squeezenet_weights",
     "squeezenet1_1",
     "squeezenet_weights_file",
+    "unfreeze_top_layers",
+    "weighted_layers",
 ]
 
 ops = keras.ops
@@ -313,6 +315,34 @@ def build_backbone(name, weights, layers, image_shape, input_size=None):
     )(inputs)
     outputs = extractor(prepared)
     return keras.Model(inputs, list(outputs), name=f"{name}_features")
+
+
+def weighted_layers(model):
+    """The layers with weights of a model, its nested models' included,
+    input to output."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += weighted_layers(layer)
+        elif layer.weights:
+            found.append(layer)
+    return found
+
+
+def unfreeze_top_layers(backbone, count):
+    """Make the last ``count`` layers with weights of ``backbone`` trainable,
+    and every other layer not; return their names."""
+    candidates = weighted_layers(backbone)
+    if count > len(candidates):
+        raise ValueError(
+            f"unfreeze_layers={count}, but the backbone has {len(candidates)} "
+            "layers with weights up to the deepest layer used."
+        )
+    backbone.trainable = True
+    top = candidates[len(candidates) - count:]
+    for layer in candidates[: len(candidates) - count]:
+        layer.trainable = False
+    return tuple(layer.name for layer in top)
 
 
 def layer_channels(backbone):

@@ -1,6 +1,6 @@
 """A one-class head trained on the features of a frozen, pretrained network."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
@@ -13,15 +13,12 @@ from ..engine import (
     keras,
     upsample_maps,
 )
-from ..engine._backbones import layer_channels
+from ..engine._backbones import layer_channels, unfreeze_top_layers, weighted_layers
+from ..engine._hypersphere import EPSILON, bias_free_dense, deep_sad_loss, push_from_zero
+from ..engine._seeding import keep_global_rngs
 from ..utils._validation import check_layer_sizes
 
-layers = keras.layers
 ops = keras.ops
-
-#: Keeps the inverse distance of a labelled anomaly finite.
-EPSILON = 1e-6
-
 
 def _concatenated(maps, size):
     """Feature maps resized to ``size`` (bilinear) and concatenated."""
@@ -54,17 +51,9 @@ class TransferHeadNetwork(DetectorNetwork):
         self.eta = eta
         self.image_size = tuple(image_size)
         n_features = int(sum(layer_channels(backbone)))
-        *hidden, representation = hidden_units
-        decay = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
-        # No biases: a head with them maps every input to the centre by
-        # zeroing its weights (Ruff et al., 2018, Proposition 2).
-        self.head = keras.Sequential(
-            [
-                layers.Dense(w, activation=activation, use_bias=False, kernel_regularizer=decay)
-                for w in hidden
-            ]
-            + [layers.Dense(representation, use_bias=False, kernel_regularizer=decay)],
-            name="head",
+        representation = hidden_units[-1]
+        self.head = bias_free_dense(
+            hidden_units, activation=activation, weight_decay=weight_decay, name="head"
         )
         self.feature_mean = self.add_weight(
             shape=(n_features,), initializer="zeros", trainable=False, name="feature_mean"
@@ -105,14 +94,7 @@ class TransferHeadNetwork(DetectorNetwork):
         distances = self.squared_distances(outputs)
         if labels is None:
             return distances
-        # Deep SAD (Ruff et al., 2020): labelled normals are pulled in, with
-        # weight eta, and labelled anomalies pushed out by the inverse of
-        # their distance; unlabelled samples count as in Deep SVDD.
-        labels = ops.cast(labels, distances.dtype)
-        labelled = ops.where(
-            ops.equal(labels, 1.0), 1.0 / (distances + EPSILON), distances
-        )
-        return ops.where(ops.equal(labels, -1.0), distances, self.eta * labelled)
+        return deep_sad_loss(distances, labels, self.eta)
 
     def score(self, x):
         return -self.squared_distances(self(x))
@@ -171,6 +153,13 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
     eta : float > 0, default=1.0
         Weight of the labelled images' losses against the unlabelled ones'
         (Deep SAD's ``eta``); used only when ``y`` is given.
+    unfreeze_layers : int >= 0, default=0
+        Number of the backbone's last layers with weights (up to the
+        deepest layer in ``layers``) trained together with the head, from
+        their pretrained weights; 0 keeps the backbone frozen. SqueezeNet's
+        fire modules have three such layers each: 3 trains ``fire9``. The
+        backbone's batch normalisation layers, if any, stay in inference
+        mode. See Notes for what it risks.
     learning_rate : float, default=1e-3
         Step size of the optimizer.
 
@@ -180,6 +169,9 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
         The centre ``c`` in the head's output space.
     layers_ : tuple of str
         The backbone's layers used.
+    unfrozen_layers_ : tuple of str
+        The backbone's layers trained with the head (empty when
+        ``unfreeze_layers=0``).
 
     See Also
     --------
@@ -211,8 +203,19 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
     What differs from the papers: Deep SVDD and Deep SAD train the whole
     network, from scratch or from an autoencoder's pretraining; here the
     backbone stays frozen and only the head trains, on standardised pooled
-    features. The backbone is not fine-tuned: training its top layers too
-    is not available.
+    features, unless ``unfreeze_layers`` trains the backbone's last layers
+    too.
+
+    Training backbone layers on a compactness loss risks what Reiss et al.
+    (2021) call catastrophic collapse: layers with biases can map every
+    image to nearly the same features, which brings every loss, the
+    validation loss included, close to zero, so early stopping does not
+    catch it. On the Magnetic Tile benchmark, training ``fire9`` too
+    (``unfreeze_layers=3``, other parameters at their defaults) brought
+    the validation loss down to 0.014 in 20 epochs, and the image ROC AUC
+    from 0.795 down to 0.735 (pixel ROC AUC 0.723): frozen is the
+    default for that reason. Fine-tune with a small ``learning_rate`` and
+    few ``epochs``, and measure on held-out images.
 
     ``anomaly_map`` is the head applied to the features at each position of
     the first layer's map (each position's features, standardised like the
@@ -231,6 +234,9 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
        ICLR, 2020.
     .. [3] L. Bergman, N. Cohen and Y. Hoshen, "Deep Nearest Neighbor
        Anomaly Detection", arXiv:2002.10445, 2020.
+    .. [4] T. Reiss, N. Cohen, L. Bergman and Y. Hoshen, "PANDA: Adapting
+       Pretrained Features for Anomaly Detection and Segmentation", CVPR,
+       2021.
 
     Examples
     --------
@@ -255,7 +261,9 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
         "weight_decay": [Interval(Real, 0.0, None, closed="left")],
         "eps": [Interval(Real, 0.0, None, closed="left")],
         "eta": [Interval(Real, 0.0, None, closed="neither")],
+        "unfreeze_layers": [Interval(Integral, 0, None, closed="left")],
     }
+    _frozen_parameters = PretrainedBackbone._frozen_parameters + ("unfreeze_layers",)
     _default_layers = {"squeezenet1_1": ("fire9",), "ResNet50": ("conv5_block3_out",)}
     _scores_from_map = False
     _fit_labels = {0, 1, -1}
@@ -270,6 +278,7 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
         weight_decay=1e-6,
         eps=0.1,
         eta=1.0,
+        unfreeze_layers=0,
         **params,
     ):
         self.hidden_units = hidden_units
@@ -277,12 +286,26 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
         self.weight_decay = weight_decay
         self.eps = eps
         self.eta = eta
+        self.unfreeze_layers = unfreeze_layers
         super().__init__(**params)
+
+    def _frozen_networks(self, sample_shape, pretrained):
+        # A backbone that trains in part is the network's own, not frozen.
+        if self.unfreeze_layers:
+            return {}
+        return super()._frozen_networks(sample_shape, pretrained)
 
     def _build_network(self, sample_shape):
         hidden_units = check_layer_sizes(self.hidden_units, "hidden_units")
+        if self.unfreeze_layers:
+            # The architecture only: a new fit sets the pretrained weights
+            # (_init_network), an unpickled detector its trained ones.
+            backbone = self._new_backbone(sample_shape, pretrained=False)
+            unfreeze_top_layers(backbone, self.unfreeze_layers)
+        else:
+            backbone = self._frozen_["backbone"]
         return TransferHeadNetwork(
-            self._frozen_["backbone"],
+            backbone,
             hidden_units,
             activation=self.activation,
             weight_decay=float(self.weight_decay),
@@ -291,6 +314,12 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
         )
 
     def _init_network(self, network, X, y):
+        if self.unfreeze_layers and self.weights is not None:
+            # Not drawing from the global generators: the pretrained
+            # weights overwrite whatever a new backbone draws.
+            with keep_global_rngs():
+                pretrained = self._new_backbone(self._sample_shape_, pretrained=True)
+            network.backbone.set_weights(pretrained.get_weights())
         # Standardise the pooled features, then fix the centre at the
         # initial head's mean output, its near-zero coordinates pushed out.
         n_features = network.feature_mean.shape[0]
@@ -304,13 +333,13 @@ class TransferHead(PretrainedBackbone, ImageInput, BaseGradientDetector):
         outputs = ops.convert_to_numpy(
             network.head(ops.convert_to_tensor((fitted - mean) / scale, "float32"))
         )
-        center = outputs.astype(np.float64).mean(axis=0)
-        near_zero = np.abs(center) < self.eps
-        center[near_zero] = np.where(center[near_zero] < 0, -self.eps, self.eps)
-        network.center.assign(center)
+        network.center.assign(push_from_zero(outputs.mean(axis=0), self.eps))
 
     def _fit(self, X, y):
         result = super()._fit(X, y)
         self.layers_ = self._feature_layers()
+        self.unfrozen_layers_ = tuple(
+            layer.name for layer in weighted_layers(self.model_.backbone) if layer.trainable
+        )
         self.center_ = np.asarray(self.model_.center.numpy(), dtype=np.float64)
         return result

@@ -12,8 +12,8 @@ from ..engine._dense import (
     resolve_hidden_units,
     validate_hidden_units,
 )
+from ..engine._hypersphere import bias_free_dense, push_from_zero
 
-layers = keras.layers
 ops = keras.ops
 
 #: Rows per forward pass when the centre and the radius are computed.
@@ -50,21 +50,9 @@ class DeepSVDDNetwork(DetectorNetwork):
 
     def __init__(self, hidden_units, *, activation, objective, nu, weight_decay):
         super().__init__()
-        *hidden, representation = hidden_units
-        # Keras' L2 regulariser adds weight_decay * sum(W ** 2) to the loss.
-        decay = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
-        self.embedding = keras.Sequential(
-            [
-                layers.Dense(
-                    width,
-                    activation=activation,
-                    use_bias=False,
-                    kernel_regularizer=decay,
-                )
-                for width in hidden
-            ]
-            + [layers.Dense(representation, use_bias=False, kernel_regularizer=decay)],
-            name="embedding",
+        representation = hidden_units[-1]
+        self.embedding = bias_free_dense(
+            hidden_units, activation=activation, weight_decay=weight_decay, name="embedding"
         )
         self.objective = objective
         self.nu = nu
@@ -289,9 +277,7 @@ class DeepSVDD(BaseGradientDetector):
         # The centre: the mean representation under the initial network,
         # with near-zero coordinates pushed away from zero.
         center = _in_batches(network, network, X).mean(axis=0)
-        near_zero = np.abs(center) < self.eps
-        center[near_zero] = np.where(center[near_zero] < 0, -self.eps, self.eps)
-        network.center.assign(center)
+        network.center.assign(push_from_zero(center, self.eps))
 
     def _training_callbacks(self, network, X, epochs_done):
         if self.objective != "soft-boundary":

@@ -4,6 +4,8 @@ weights (weights=None): the real ones are measured in benchmarks."""
 
 import pickle
 
+import h5py
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -12,6 +14,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skanomaly.engine import keras
+from skanomaly.engine._backbones import squeezenet1_1, weighted_layers
 from skanomaly.feature_space._transfer_head import TransferHead
 
 #: Random SqueezeNet weights, images resized to 32x32 (any size works), a
@@ -166,6 +170,58 @@ def test_the_map_is_the_head_per_position_upsampled():
     assert (maps >= 0).all()
     # fire9 is 3x3 at 64x64: the map varies over the image, smoothly.
     assert maps.std(axis=(1, 2)).min() > 0
+
+
+def _squeezenet_file(path, seed=0):
+    """A SqueezeNet 1.1 weights file in the ImageNet file's layout, of
+    random weights (a stand-in for the real one, which CI lacks)."""
+    network = squeezenet1_1((64, 64, 3))
+    rng = np.random.RandomState(seed)
+    with h5py.File(path, "w") as file:
+        for layer in network.layers:
+            if isinstance(layer, keras.layers.Conv2D):
+                group = layer.name.replace("_", "/", 1)
+                kernel, bias = layer.get_weights()
+                file[f"{group}/kernel"] = rng.normal(0, 0.1, kernel.shape).astype("float32")
+                file[f"{group}/bias"] = rng.uniform(0, 0.1, bias.shape).astype("float32")
+    return path
+
+
+def test_unfreezing_trains_the_top_layers_from_the_pretrained_weights(X, tmp_path):
+    path = _squeezenet_file(tmp_path / "squeezenet.h5")
+    params = dict(TINY, weights=str(path), epochs=2, validation_fraction=0.0)
+    detector = TransferHead(unfreeze_layers=3, **params).fit(X)
+    network = detector.model_
+    assert detector.unfrozen_layers_ == (
+        "fire9_squeeze1x1", "fire9_expand1x1", "fire9_expand3x3"
+    )
+    # Not a frozen network: the network owns its backbone, and pickles it.
+    assert detector._frozen_ == {}
+    assert network.backbone.trainable
+    trained = {v.path.split("/")[0] for v in network.backbone.trainable_variables}
+    assert trained == set(detector.unfrozen_layers_)
+    pretrained = TransferHead(**params).fit(X).model_.backbone
+    for layer, start in zip(weighted_layers(network.backbone), weighted_layers(pretrained)):
+        changed = [
+            not np.array_equal(now, then)
+            for now, then in zip(layer.get_weights(), start.get_weights())
+        ]
+        # Trained from the file's weights, the others left as the file has them.
+        assert all(changed) if layer.name.startswith("fire9") else not any(changed)
+    assert TransferHead(**params).fit(X).unfrozen_layers_ == ()
+
+
+def test_an_unfrozen_backbone_pickles_and_reproduces(X):
+    detector = TransferHead(unfreeze_layers=3, epochs=2, **TINY).fit(X)
+    restored = pickle.loads(pickle.dumps(detector))
+    assert_allclose(restored.score_samples(X), detector.score_samples(X), rtol=1e-6)
+    again = TransferHead(unfreeze_layers=3, epochs=2, **TINY).fit(X)
+    assert_array_equal(again.score_samples(X), detector.score_samples(X))
+
+
+def test_unfreezing_more_layers_than_there_are_is_refused(X):
+    with pytest.raises(ValueError, match="unfreeze_layers=26, but the backbone has 25 layers"):
+        TransferHead(unfreeze_layers=26, epochs=1, **TINY).fit(X)
 
 
 # ---------------------------------------------------------------- learning
