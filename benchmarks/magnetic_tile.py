@@ -33,7 +33,9 @@ Protocol
   SqueezeNet 1.1 (its ImageNet weights from
   ``../shared/data/weights/squeezenet1_1_imagenet_notop.h5``, ``--weights``),
   ``PatchCore``, ``PaDiM``, ``StudentTeacher``, ``ReverseDistillation`` and
-  ``TransferHead`` at their defaults, and the simplest transfer-learning
+  ``TransferHead`` at their defaults (and ``TransferHead`` with its
+  backbone's last fire module trained too, ``unfreeze_layers=3``), and the
+  simplest transfer-learning
   baseline, the distance to the nearest training tile in the space of
   SqueezeNet's ``fire9`` features averaged over the image
   (``PretrainedFeatures`` then a 1-nearest-neighbour distance), which gives
@@ -53,7 +55,8 @@ Protocol
 
 Output, in ``benchmarks/results/`` (``--output``):
 ``magnetic_tile_rows.csv``, one row per detector; ``magnetic_tile.md``, the
-tables with this command; ``magnetic_tile_maps.png``, the figure.
+tables with this command; ``magnetic_tile_maps.png``, the figure, drawn
+only by a run that ran every detector it names (the maps are not stored).
 """
 
 import argparse
@@ -162,6 +165,7 @@ DETECTORS = {
     "skanomaly.StudentTeacher": _pretrained("StudentTeacher"),
     "skanomaly.ReverseDistillation": _pretrained("ReverseDistillation"),
     "skanomaly.TransferHead": _pretrained("TransferHead"),
+    "skanomaly.TransferHead(fire9 trained)": _pretrained("TransferHead", unfreeze_layers=3),
     "SqueezeNet-fire9+1NN": _pooled_features_knn,
     "HOG+OCSVM": _hog_ocsvm,
 }
@@ -263,6 +267,18 @@ def run_one(name, epochs, data):
 
         keras.backend.clear_session()
     return result, maps
+
+
+def split_indices(classes):
+    """The protocol's split: indices of the training tiles (a fixed 70% of
+    the defect-free ones) and of the test tiles (the other defect-free
+    ones and every defective one), each sorted."""
+    free = np.flatnonzero(classes == "Free")
+    order = np.random.RandomState(SEED).permutation(free)
+    n_train = int(round(TRAIN_SHARE * len(free)))
+    train = np.sort(order[:n_train])
+    test = np.sort(np.concatenate([order[n_train:], np.flatnonzero(classes != "Free")]))
+    return train, test
 
 
 def warm_up(names, image_size):
@@ -463,11 +479,7 @@ def main(argv=None):
     _protocol._import_tensorflow_quietly()
     data = load_magnetic_tile(args.data, image_size=args.image_size)
     classes = np.asarray(data.classes)
-    free = np.flatnonzero(classes == "Free")
-    order = np.random.RandomState(SEED).permutation(free)
-    n_train = int(round(TRAIN_SHARE * len(free)))
-    train = np.sort(order[:n_train])
-    test = np.sort(np.concatenate([order[n_train:], np.flatnonzero(classes != "Free")]))
+    train, test = split_indices(classes)
     if args.max_train is not None:
         train = train[: args.max_train]
     if args.max_test is not None:
@@ -514,7 +526,12 @@ def main(argv=None):
         print(f"{name:34s} {status}", flush=True)
         (output / f"{STEM}.md").write_text(report(rows, names, command, data_shown, split_text))
     (output / f"{STEM}.md").write_text(report(rows, names, command, data_shown, split_text))
-    if all_maps and not args.no_plot:
+    skipped = [name for name in names if name in done]
+    if skipped and not args.no_plot:
+        # The maps are not stored: a figure of this run's detectors alone
+        # would replace the one of the whole comparison.
+        print(f"Figure left as it was: {len(skipped)} detectors were not rerun (--fresh).")
+    elif all_maps and not args.no_plot:
         plot_maps(output / f"{STEM}_maps.png", split[1], split[3], split[4], all_maps)
     print(f"Done in {time.perf_counter() - start_all:.0f} s; see {output / (STEM + '.md')}")
 

@@ -36,11 +36,7 @@ def main():
     _protocol._import_tensorflow_quietly()
     data = load_magnetic_tile(magnetic_tile.DEFAULT_DATA, image_size=magnetic_tile.IMAGE_SIZE)
     classes = np.asarray(data.classes)
-    free = np.flatnonzero(classes == "Free")
-    order = np.random.RandomState(magnetic_tile.SEED).permutation(free)
-    n_train = int(round(magnetic_tile.TRAIN_SHARE * len(free)))
-    train = np.sort(order[:n_train])
-    test = np.sort(np.concatenate([order[n_train:], np.flatnonzero(classes != "Free")]))
+    train, test = magnetic_tile.split_indices(classes)
     masks, y, kinds = data.masks[test], data.y[test], classes[test]
 
     detector = PaDiM(weights=str(magnetic_tile.WEIGHTS), random_state=magnetic_tile.SEED)
