@@ -15,6 +15,7 @@ from ._state import network_state, restore_network_state
 from ._training import (
     OPTIMIZERS,
     StopOnNonFiniteLoss,
+    balanced_dataset,
     epoch_dataset,
     make_optimizer,
     validation_split,
@@ -139,7 +140,15 @@ class BaseGradientDetector(BaseDeepDetector):
       takes no ``validation_fraction`` or ``patience``;
     * ``_trims_losses``: ``False`` for a detector whose training loss is
       not a mean of per-sample losses (its own ``train_step``): it then
-      takes no ``trim_fraction``.
+      takes no ``trim_fraction``;
+    * ``_balanced_batches``: ``True`` for a detector that learns from a few
+      labelled anomalies and trains on batches half of them, half of the
+      other samples (drawn afresh, with the anomalies recurring, see
+      :func:`~skanomaly.engine._training.balanced_dataset`), when it is
+      given labels; an epoch keeps its number of steps, and the validation
+      batches stay plain, so that the validation loss is the loss on the
+      held-out data as they are. Under ``distribute``, the batch size is
+      rounded down to a multiple of the number of replicas.
     """
 
     _shared_parameters = (
@@ -168,6 +177,8 @@ class BaseGradientDetector(BaseDeepDetector):
     _early_stopping_monitor = "val_loss"
     #: Whether the training loss is a mean of per-sample losses.
     _trims_losses = True
+    #: Whether training batches are half labelled anomalies, half the rest.
+    _balanced_batches = False
 
     @classmethod
     def _takes_parameter(cls, name):
@@ -289,7 +300,15 @@ class BaseGradientDetector(BaseDeepDetector):
                 return epoch_dataset(data, batch_size, shuffle_seed)
             return replica_dataset(data, batch_size, n_replicas, shuffle_seed)
 
-        train_data, train_steps = batches(X_train, y_train, seed)
+        if self._balanced_batches and y_train is not None:
+            # Full batches, endlessly: only the batch size must split evenly
+            # over the replicas.
+            balanced_size = max(n_replicas, batch_size // n_replicas * n_replicas)
+            train_data, train_steps = balanced_dataset(
+                X_train, y_train, balanced_size, seed, owner=owner
+            )
+        else:
+            train_data, train_steps = batches(X_train, y_train, seed)
         # Compiled afresh at every fit for this data's number of steps; a
         # warm start keeps its optimizers (and their state). Keras' loop of
         # several steps a call fails under tf.distribute

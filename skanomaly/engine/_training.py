@@ -3,6 +3,7 @@
 __all__ = [
     "StopOnNonFiniteLoss",
     "TrainingDivergedError",
+    "balanced_dataset",
     "epoch_dataset",
     "make_optimizer",
     "validation_split",
@@ -14,6 +15,9 @@ import numpy as np
 
 from ..exceptions import TrainingDivergedError
 from ._backend import keras, tf
+
+#: Largest seed tf.data takes (int32, as the engine's seeds).
+_MAX_SEED = np.iinfo(np.int32).max
 
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
@@ -107,3 +111,50 @@ def epoch_dataset(data, batch_size, shuffle_seed=None):
         )
     dataset = dataset.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
     return dataset, math.ceil(n_samples / batch_size)
+
+
+def balanced_dataset(x, labels, batch_size, seed, *, owner="balanced_dataset"):
+    """An endless stream of batches, half labelled anomalies, half the rest,
+    and the steps in one epoch.
+
+    For detectors that learn from a few labelled anomalies (DevNet): in a
+    plain batch of the training data they would hardly ever appear. The
+    samples labelled 1 and the others (0 or -1) are two streams, each
+    cycling through its samples in a fresh seeded order at every pass (the
+    few anomalies recur in every batch, drawn evenly); the batches take
+    from them in turn, other sample first, so that a batch of even size is
+    exactly half anomalies and one of odd size half of one more or one
+    fewer. An epoch keeps the engine's length, ``ceil(len(x) /
+    batch_size)`` steps, so that ``epochs`` means the same number of
+    gradient steps as for any detector on the same data. Yields ``(x,
+    labels)`` batches; the same ``seed`` gives the same batches. ``owner``
+    names the detector in the error raised when either side is empty.
+    """
+    labels = np.asarray(labels)
+    anomalies = labels == 1
+    if anomalies.all() or not anomalies.any():
+        missing = "labelled anomalies (1)" if not anomalies.any() else "other samples (0 or -1)"
+        raise ValueError(
+            f"{owner} trains on batches that take half their samples from the "
+            "labelled anomalies (1) and half from the other samples (0 or "
+            f"-1); its training labels hold no {missing}."
+        )
+
+    def cycled(members, stream_seed):
+        samples = tf.data.Dataset.from_tensor_slices((x[members], labels[members]))
+        return samples.shuffle(
+            int(members.sum()), seed=stream_seed, reshuffle_each_iteration=True
+        ).repeat()
+
+    def stream(_):
+        # Two seeds, so that two sides of the same size are not drawn in
+        # the same order.
+        sides = [cycled(~anomalies, seed), cycled(anomalies, (seed + 1) % _MAX_SEED)]
+        turns = tf.data.Dataset.range(2).repeat()
+        return tf.data.Dataset.choose_from_datasets(sides, turns)
+
+    # Built inside flat_map, as in _devices.replica_dataset: every iterator
+    # starts the same sequence of orders.
+    dataset = tf.data.Dataset.from_tensors(0).flat_map(stream)
+    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset, math.ceil(len(x) / batch_size)
