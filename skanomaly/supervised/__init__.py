@@ -1,0 +1,13 @@
+"""Detectors that learn from a few labelled anomalies: besides the
+unlabelled (mostly normal) training data, ``fit(X, y)`` takes labels, 1 for
+an anomaly, 0 for a normal sample and -1 for an unlabelled one, and uses
+the few anomalies that someone has labelled to score anomalies of their
+kind higher.
+
+Deep SAD and DevNet are here; prototype networks and MAML are to join
+them."""
+
+from ._deep_sad import DeepSAD
+from ._devnet import DevNet
+
+__all__ = ["DeepSAD", "DevNet"]
