@@ -153,17 +153,43 @@ class Detector:
     ``score_samples`` (scikit-learn's convention, higher is more normal),
     ``"anomaly"`` calls ``decision_function`` (PyOD's, higher is more
     anomalous).
+
+    ``label_share`` None fits without labels; a share in (0, 1] fits on
+    ``labels(partial)``, where ``partial`` (from :func:`partial_labels`)
+    marks that share of the training anomalies 1 and every other row -1.
+    Such a detector's name ends in ``@<share>%`` (``DeepSAD@5%``).
     """
 
     name: str
     library: str
     make: object  # make(seed, n_features) -> an unfitted estimator
     convention: str
+    label_share: object = None  # float in (0, 1], or None for no labels
+    labels: object = None  # labels(partial) -> the y given to fit
 
     def matches(self, token):
         token = token.lower()
         short = self.name.split(".", 1)[1].lower()
-        return token in (self.name.lower(), self.library.lower(), short)
+        return token in (
+            self.name.lower(), self.library.lower(), short, short.split("@", 1)[0]
+        )
+
+    def fit(self, estimator, X_train, y_train, seed):
+        """Fit ``estimator``, on labels when the detector takes them."""
+        if self.label_share is None:
+            return estimator.fit(X_train)
+        return estimator.fit(X_train, self.labels(partial_labels(y_train, self.label_share, seed)))
+
+
+def partial_labels(y, share, seed):
+    """What a user would know of ``y``: ``share`` of its anomalies (at least
+    one), drawn with ``numpy.random.RandomState(seed)``, labelled 1, and
+    every other row -1 (unlabelled, anomalies included)."""
+    anomalies = np.flatnonzero(y == 1)
+    n_labelled = max(1, int(round(share * anomalies.size)))
+    labels = -np.ones(len(y), dtype=int)
+    labels[np.random.RandomState(seed).choice(anomalies, n_labelled, replace=False)] = 1
+    return labels
 
 
 def _with_supported(cls, **kwargs):
@@ -297,8 +323,9 @@ def _one_line(text, limit=300):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def run_one(detector, seed, X_train, X_test, y_test):
-    """Fit on ``X_train``, score ``X_test``; never raises.
+def run_one(detector, seed, X_train, X_test, y_test, y_train=None):
+    """Fit on ``X_train`` (and, for a detector that takes labels, on part
+    of ``y_train``), score ``X_test``; never raises.
 
     Returns the metrics, the seconds, the error (empty when none) and the
     warnings raised on the way. A detector that raises gets NaN metrics;
@@ -317,7 +344,7 @@ def run_one(detector, seed, X_train, X_test, y_test):
         try:
             estimator = detector.make(seed, X_train.shape[1])
             start = time.perf_counter()
-            estimator.fit(X_train)
+            detector.fit(estimator, X_train, y_train, seed)
             result["fit_seconds"] = time.perf_counter() - start
             start = time.perf_counter()
             if detector.convention == "normality":
@@ -351,6 +378,7 @@ def warm_up(detectors):
     whichever data set comes first."""
     rng = np.random.RandomState(0)
     X_train, X_test = rng.normal(size=(64, 4)), rng.normal(size=(32, 4))
+    y_train = np.r_[np.zeros(56, dtype=int), np.ones(8, dtype=int)]
     for detector in detectors:
         if detector.library not in ("skanomaly", "pyod"):
             continue
@@ -361,7 +389,7 @@ def warm_up(detectors):
                 short = {"epochs": 2, "epoch_num": 2, "warm_up_epochs": 1}
                 params = estimator.get_params()
                 estimator.set_params(**{k: v for k, v in short.items() if k in params})
-                estimator.fit(X_train)
+                detector.fit(estimator, X_train, y_train, 0)
                 if detector.convention == "normality":
                     estimator.score_samples(X_test)
                 else:
@@ -725,10 +753,11 @@ def _shown_path(path):
 
 def run(
     *, script, stem, title, doc, default_data, pattern, prefix, what, argv=None,
-    extra_detectors=(),
+    extra_detectors=(), detectors=None,
 ):
-    """Parse the command line and run the benchmark it asks for, with the
-    :func:`registry`'s detectors and ``extra_detectors`` after them."""
+    """Parse the command line and run the benchmark it asks for, on
+    ``detectors`` (by default the :func:`registry`'s) and
+    ``extra_detectors`` after them."""
     parser = build_parser(doc, default_data, what)
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -738,7 +767,10 @@ def run(
 
     datasets = select_datasets(find_datasets(args.data, pattern, prefix), args.datasets)
     detectors = drop_unavailable(
-        select_detectors([*registry(), *extra_detectors], args.detectors)
+        select_detectors(
+            [*(registry() if detectors is None else detectors), *extra_detectors],
+            args.detectors,
+        )
     )
     if not detectors:
         raise SystemExit("No detector left to run.")
@@ -803,9 +835,9 @@ def run(
             todo_seed = [det for s, det in pending if s == seed]
             if not todo_seed:
                 continue
-            X_train, X_test, _, y_test = split(X, y, seed, args.max_rows)
+            X_train, X_test, y_train, y_test = split(X, y, seed, args.max_rows)
             for det in todo_seed:
-                result, messages = run_one(det, seed, X_train, X_test, y_test)
+                result, messages = run_one(det, seed, X_train, X_test, y_test, y_train)
                 row = {
                     "dataset": data.name,
                     "n_train": X_train.shape[0],
@@ -827,7 +859,7 @@ def run(
                 print(f"  seed {seed}  {det.name:<24} {status}", flush=True)
                 for message in messages[:3]:
                     print(f"      warning: {message}", flush=True)
-            del X_train, X_test, y_test
+            del X_train, X_test, y_train, y_test
         del X, y
         gc.collect()
         report()
