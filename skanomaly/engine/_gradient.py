@@ -148,7 +148,18 @@ class BaseGradientDetector(BaseDeepDetector):
       given labels; an epoch keeps its number of steps, and the validation
       batches stay plain, so that the validation loss is the loss on the
       held-out data as they are. Under ``distribute``, the batch size is
-      rounded down to a multiple of the number of replicas.
+      rounded down to a multiple of the number of replicas;
+    * ``_training_data(X, y, groups, batch_size, seed)``: the detector's
+      own endless stream of training batches (a ``tf.data`` data set built
+      by a function of :mod:`~skanomaly.engine._training`, such as
+      :func:`~skanomaly.engine._training.episode_dataset`) and the steps in
+      one epoch, from the scaled training part of the data, its labels and
+      tasks (``groups``, for a detector that declares ``_fit_groups``, else
+      ``None``); ``None`` (the default, unless ``_balanced_batches``) for
+      the engine's shuffled passes over the data. ``batch_size`` is the
+      parameter's, at most the number of training samples (and a multiple
+      of the number of replicas under ``distribute``); the network's
+      ``train_step`` takes the batches as the stream yields them.
     """
 
     _shared_parameters = (
@@ -207,9 +218,9 @@ class BaseGradientDetector(BaseDeepDetector):
         return {part: make_optimizer(self.optimizer, self.learning_rate) for part in parts}
 
     # --------------------------------------------------- engine overrides
-    def _fit(self, X, y):
+    def _fit(self, X, y, groups=None):
         check_distribute(self.distribute, self.device, type(self).__name__)
-        return super()._fit(X, y)
+        return super()._fit(X, y, groups)
 
     def _continues_fit(self):
         return self.warm_start and "model_" in vars(self)
@@ -259,8 +270,16 @@ class BaseGradientDetector(BaseDeepDetector):
             run_eagerly=run_eagerly,
         )
 
+    def _training_data(self, X, y, groups, batch_size, seed):
+        """The detector's own stream of training batches and the steps in
+        one epoch, or None for the engine's: balanced batches with
+        ``_balanced_batches`` and labels, else None."""
+        if self._balanced_batches and y is not None:
+            return balanced_dataset(X, y, batch_size, seed, owner=type(self).__name__)
+        return None
+
     # ----------------------------------------------------------- training
-    def _fit_network(self, network, X, y, *, seed, warm):
+    def _fit_network(self, network, X, y, *, seed, warm, groups=None):
         owner = type(self).__name__
         n_replicas = check_distribute(self.distribute, self.device, owner)
         fraction = (
@@ -270,6 +289,7 @@ class BaseGradientDetector(BaseDeepDetector):
         train, val = validation_split(len(X), fraction, rng, labels=y)
         X_train = X if val is None else X[train]
         y_train = y if val is None or y is None else y[train]
+        groups_train = groups if val is None or groups is None else groups[train]
         saved = network_state(network, self._frozen_) if warm else None
         if not warm:
             self._init_network(network, X_train, y_train)
@@ -300,15 +320,16 @@ class BaseGradientDetector(BaseDeepDetector):
                 return epoch_dataset(data, batch_size, shuffle_seed)
             return replica_dataset(data, batch_size, n_replicas, shuffle_seed)
 
-        if self._balanced_batches and y_train is not None:
-            # Full batches, endlessly: only the batch size must split evenly
-            # over the replicas.
-            balanced_size = max(n_replicas, batch_size // n_replicas * n_replicas)
-            train_data, train_steps = balanced_dataset(
-                X_train, y_train, balanced_size, seed, owner=owner
-            )
-        else:
+        # A detector's own stream yields full batches, endlessly: only the
+        # batch size must split evenly over the replicas.
+        own_stream = self._training_data(
+            X_train, y_train, groups_train,
+            max(n_replicas, batch_size // n_replicas * n_replicas), seed,
+        )
+        if own_stream is None:
             train_data, train_steps = batches(X_train, y_train, seed)
+        else:
+            train_data, train_steps = own_stream
         # Compiled afresh at every fit for this data's number of steps; a
         # warm start keeps its optimizers (and their state). Keras' loop of
         # several steps a call fails under tf.distribute
@@ -320,7 +341,13 @@ class BaseGradientDetector(BaseDeepDetector):
         )
         if val is None:
             val_data, val_steps = None, None
+        elif self.distribute is None:
+            # Finite, so that a validation is one pass over the held-out
+            # data whatever the steps a call (see epoch_dataset).
+            held_out = X[val] if y is None else (X[val], y[val])
+            val_data, val_steps = epoch_dataset(held_out, batch_size, repeat=False)[0], None
         else:
+            # One step a call under tf.distribute: the steps are exact.
             val_data, val_steps = batches(X[val], None if y is None else y[val])
         try:
             history = network.fit(

@@ -172,11 +172,11 @@ def test_training_batches_are_balanced_and_validation_batches_plain(Xy):
     for labels in train:
         assert labels.shape == (16,)
         assert (labels == 1).sum() == 8
-    # A pass over the held-out samples, in plain batches of 16 and 13.
-    first_pass = np.concatenate(test[:2])
-    assert [len(b) for b in test[:2]] == [16, 13]
-    assert (first_pass == 1).sum() == 2
-    assert (np.concatenate(test) == 1).mean() == pytest.approx(2 / 29)
+    # One pass over the held-out samples an epoch, in plain batches of 16
+    # and 13, although Keras runs 6 steps a call here: no held-out sample
+    # counts more than another in the validation loss.
+    assert [len(b) for b in test] == [16, 13] * 2
+    assert (np.concatenate(test[:2]) == 1).sum() == 2
 
 
 def test_without_the_declaration_batches_are_plain(Xy):
