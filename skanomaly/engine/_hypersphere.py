@@ -5,13 +5,35 @@ SAD's loss over labelled and unlabelled samples."""
 import numpy as np
 
 from ._backend import keras
+from ._dense import auto_hidden_units, resolve_hidden_units, validate_hidden_units
 
-__all__ = ["EPSILON", "bias_free_dense", "deep_sad_loss", "push_from_zero"]
+__all__ = [
+    "EPSILON",
+    "HypersphereObjective",
+    "bias_free_dense",
+    "deep_sad_loss",
+    "hypersphere_units",
+    "push_from_zero",
+]
 
 ops = keras.ops
 
 #: Keeps the inverse distance of a labelled anomaly finite.
 EPSILON = 1e-6
+#: Width of the representation with ``hidden_units="auto"`` (the papers'
+#: MNIST network's).
+AUTO_REPRESENTATION = 32
+
+
+def hypersphere_units(hidden_units, n_features):
+    """The layer widths for ``hidden_units``: ``"auto"`` is one hidden
+    layer about as wide as the input (16 to 128 units) and a 32-d
+    representation, which needs no bottleneck (unlike an autoencoder's
+    code); a wider one collapses less readily."""
+    validate_hidden_units(hidden_units)
+    if isinstance(hidden_units, str):  # "auto", checked above
+        return (auto_hidden_units(n_features)[0], AUTO_REPRESENTATION)
+    return resolve_hidden_units(hidden_units, n_features)
 
 
 def bias_free_dense(hidden_units, *, activation, weight_decay, name):
@@ -59,3 +81,23 @@ def deep_sad_loss(distances, labels, eta):
     labels = ops.cast(labels, distances.dtype)
     labelled = ops.where(ops.equal(labels, 1.0), 1.0 / (distances + EPSILON), distances)
     return ops.where(ops.equal(labels, -1.0), distances, eta * labelled)
+
+
+class HypersphereObjective:
+    """Mixin of the networks trained to map normal samples close to a fixed
+    centre ``self.center`` (a non-trainable weight), with Deep SAD's
+    weight ``self.eta`` for labelled samples: the loss is the squared
+    distance to the centre without labels, :func:`deep_sad_loss` with
+    them, and the score minus the squared distance."""
+
+    def squared_distances(self, outputs):
+        return ops.sum(ops.square(outputs - self.center), axis=-1)
+
+    def detector_loss(self, x, outputs, training, labels=None):
+        distances = self.squared_distances(outputs)
+        if labels is None:
+            return distances
+        return deep_sad_loss(distances, labels, self.eta)
+
+    def score(self, x):
+        return -self.squared_distances(self(x))

@@ -14,7 +14,7 @@ from ..engine import (
     upsample_maps,
 )
 from ..engine._backbones import layer_channels, unfreeze_top_layers, weighted_layers
-from ..engine._hypersphere import EPSILON, bias_free_dense, deep_sad_loss, push_from_zero
+from ..engine._hypersphere import EPSILON, HypersphereObjective, bias_free_dense, push_from_zero
 from ..engine._seeding import keep_global_rngs
 from ..utils._validation import check_layer_sizes
 
@@ -32,7 +32,7 @@ def _concatenated(maps, size):
     )
 
 
-class TransferHeadNetwork(DetectorNetwork):
+class TransferHeadNetwork(HypersphereObjective, DetectorNetwork):
     """A frozen backbone, its maps averaged over the image, standardised,
     and a bias-free dense head that maps normal images close to a fixed
     centre (Deep SVDD's compactness objective on the head's output).
@@ -86,18 +86,6 @@ class TransferHeadNetwork(DetectorNetwork):
     def call(self, x, training=False):
         features = (self.pooled_features(x) - self.feature_mean) / self.feature_scale
         return self.head(features, training=training)
-
-    def squared_distances(self, outputs):
-        return ops.sum(ops.square(outputs - self.center), axis=-1)
-
-    def detector_loss(self, x, outputs, training, labels=None):
-        distances = self.squared_distances(outputs)
-        if labels is None:
-            return distances
-        return deep_sad_loss(distances, labels, self.eta)
-
-    def score(self, x):
-        return -self.squared_distances(self(x))
 
     def pixel_map(self, x):
         # The head applied to each position's features: where an image's

@@ -7,21 +7,12 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..engine import BaseGradientDetector, DetectorNetwork, keras
-from ..engine._dense import (
-    auto_hidden_units,
-    resolve_hidden_units,
-    validate_hidden_units,
-)
-from ..engine._hypersphere import bias_free_dense, push_from_zero
+from ..engine._hypersphere import bias_free_dense, hypersphere_units, push_from_zero
 
 ops = keras.ops
 
 #: Rows per forward pass when the centre and the radius are computed.
 FORWARD_BATCH_ROWS = 4096
-
-#: Width of the representation with ``hidden_units="auto"``.
-AUTO_REPRESENTATION = 32
-
 
 def _in_batches(fn, network, X):
     """``fn`` applied to ``X`` a batch at a time, as one float64 array."""
@@ -259,14 +250,9 @@ class DeepSVDD(BaseGradientDetector):
         super().__init__(**params)
 
     def _build_network(self, sample_shape):
-        validate_hidden_units(self.hidden_units)
         (n_features,) = sample_shape
-        if isinstance(self.hidden_units, str):  # "auto", checked above
-            hidden_units = (auto_hidden_units(n_features)[0], AUTO_REPRESENTATION)
-        else:
-            hidden_units = resolve_hidden_units(self.hidden_units, n_features)
         return DeepSVDDNetwork(
-            hidden_units,
+            hypersphere_units(self.hidden_units, n_features),
             activation=self.activation,
             objective=self.objective,
             nu=float(self.nu),

@@ -5,18 +5,16 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ..engine import BaseGradientDetector, DetectorNetwork, keras
-from ..engine._dense import auto_hidden_units, resolve_hidden_units, validate_hidden_units
-from ..engine._hypersphere import bias_free_dense, deep_sad_loss, push_from_zero
-
-ops = keras.ops
-
-#: Width of the representation with ``hidden_units="auto"`` (the papers'
-#: MNIST network's).
-AUTO_REPRESENTATION = 32
+from ..engine import BaseGradientDetector, DetectorNetwork
+from ..engine._hypersphere import (
+    HypersphereObjective,
+    bias_free_dense,
+    hypersphere_units,
+    push_from_zero,
+)
 
 
-class DeepSADNetwork(DetectorNetwork):
+class DeepSADNetwork(HypersphereObjective, DetectorNetwork):
     """A bias-free dense network whose outputs are pulled towards a fixed
     centre (unlabelled and labelled normal samples) or pushed away from it
     (labelled anomalies). The centre is a non-trainable weight the detector
@@ -34,18 +32,6 @@ class DeepSADNetwork(DetectorNetwork):
 
     def call(self, x, training=False):
         return self.embedding(x, training=training)
-
-    def squared_distances(self, outputs):
-        return ops.sum(ops.square(outputs - self.center), axis=-1)
-
-    def detector_loss(self, x, outputs, training, labels=None):
-        distances = self.squared_distances(outputs)
-        if labels is None:
-            return distances
-        return deep_sad_loss(distances, labels, self.eta)
-
-    def score(self, x):
-        return -self.squared_distances(self(x))
 
 
 def _outputs(network, x):
@@ -183,14 +169,9 @@ class DeepSAD(BaseGradientDetector):
         super().__init__(**params)
 
     def _build_network(self, sample_shape):
-        validate_hidden_units(self.hidden_units)
         (n_features,) = sample_shape
-        if isinstance(self.hidden_units, str):  # "auto", checked above
-            hidden_units = (auto_hidden_units(n_features)[0], AUTO_REPRESENTATION)
-        else:
-            hidden_units = resolve_hidden_units(self.hidden_units, n_features)
         return DeepSADNetwork(
-            hidden_units,
+            hypersphere_units(self.hidden_units, n_features),
             activation=self.activation,
             weight_decay=float(self.weight_decay),
             eta=float(self.eta),
