@@ -39,7 +39,10 @@ Protocol (the one of ``tabular.py``, with labels)
     anomaly class;
   - PyOD ``DevNet`` (``random_seed=seed``, otherwise its defaults) and
     ``XGBOD``, unlabelled rows taken as normal (0), as their ``fit``
-    expects;
+    expects. PyOD's ``DevNet`` is measured as shipped: in PyOD 3.6.7 its
+    training loop calls ``deviation_loss(y_true, y_pred)`` as
+    ``deviation_loss(outputs, labels)`` (``pyod/models/devnet.py``), so it
+    does not train on the paper's loss (its logged losses go negative);
   - and, without labels, our best unsupervised detector of
     ``tabular.py``, skanomaly ``VAE``, as the reference.
 * A detector that raises gets NaN metrics and its error in the ``error``
