@@ -72,6 +72,11 @@ def _skip_private_mixin_members(app, what, name, obj, skip, options):
     owner = getattr(obj, "__qualname__", "").split(".")[0]
     if owner in _HIDDEN_OWNERS:
         return True
+    # set_fit_request and its kind, which scikit-learn's metadata routing
+    # writes for a method with metadata (groups): their docstrings point
+    # into its user guide. The class's own docstring says what to route.
+    if owner == "RequestMethod":
+        return True
     # A detector's network is a keras.Model: its page shows what the engine
     # adds, not the hundreds of members it inherits from Keras (whose
     # docstrings are Markdown), which Keras documents.

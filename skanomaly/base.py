@@ -85,7 +85,10 @@ class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
     (through scikit-learn's own helpers, so pandas input sets
     ``feature_names_in_``), ``offset_``, ``decision_function``,
     ``predict`` and ``fit_predict``. A detector whose input is not a plain
-    table (images, sequences) extends :meth:`_validate_input`.
+    table (images, sequences) extends :meth:`_validate_input`. One whose
+    ``fit`` takes per-sample metadata besides ``X`` and ``y`` (``groups``)
+    writes its own ``fit`` with them in its signature, which calls
+    :meth:`_fit_checked`, and a ``_fit`` that takes them by keyword.
     """
 
     _shared_parameters = (CONTAMINATION,)
@@ -131,10 +134,22 @@ class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
         leaves the detector as it was when the fit would have continued it
         (a warm start), and unfitted otherwise: never half-fitted.
         """
+        return self._fit_checked(X, y)
+
+    def _fit_checked(self, X, y, **metadata):
+        """What ``fit`` does, for a detector whose own ``fit`` takes more.
+
+        ``metadata`` are the per-sample arrays that such a detector's
+        ``fit`` names in its signature besides ``X`` and ``y`` (``groups``,
+        the task of each sample, for meta-learning): named there, they are
+        what scikit-learn's metadata routing requests with
+        ``set_fit_request``. They are handed to ``_fit`` by keyword, as
+        given; ``_fit`` validates them. None for every other detector.
+        """
         kept = dict(vars(self)) if self._continues_fit() else None
         try:
             X = self._validate_input(X, reset=True)
-            train_scores = self._fit(X, y)
+            train_scores = self._fit(X, y, **metadata)
             if train_scores is None:
                 train_scores = self._score_samples(X)
             self.offset_ = self._compute_offset(np.asarray(train_scores))

@@ -15,6 +15,7 @@ from ._scaling import SCALINGS, apply_scaling, fit_scaling
 from ._scoring import ChunkedMapper
 from ._seeding import draw_seed, keep_global_rngs, own_default_seeds, seeded
 from ._state import network_state, restore_network_state
+from ._training import check_tasks
 
 SCALING = Parameter(
     "scaling", "standard", [StrOptions(set(SCALINGS)), None],
@@ -114,6 +115,12 @@ class BaseDeepDetector(BaseDetector):
       ``{1, 0, -1}``; ``None``, the default, ignores ``y``),
       ``_needs_anomaly_labels`` and ``_labels_optional`` (``y=None`` then
       fits without labels: ``_fit_network`` gets ``y=None``);
+    * ``_fit_groups``: ``True`` for a detector whose ``fit(X, y=None,
+      groups=None)`` also takes the task of each sample (meta-learning
+      across tasks; that ``fit`` calls ``_fit_checked(X, y,
+      groups=groups)``). The engine checks them
+      (:func:`~skanomaly.engine._training.check_tasks`) and hands them to
+      ``_fit_network`` as ``groups=`` (``None`` when ``fit`` got none);
     * ``_check_sample_shape(sample_shape)``: refuse samples the network
       cannot take, with a clear error, before anything is built;
     * ``_calibrate(X, y)``: run on the scaled training data after every
@@ -154,6 +161,8 @@ class BaseDeepDetector(BaseDetector):
     _needs_anomaly_labels = False
     #: Whether fit also takes y=None (and then learns without labels).
     _labels_optional = False
+    #: Whether fit takes groups, the task of each sample.
+    _fit_groups = False
     #: Parameters that determine the frozen networks (besides the shape).
     _frozen_parameters = ()
 
@@ -227,9 +236,13 @@ class BaseDeepDetector(BaseDetector):
         return self._new_network("float32", seed)
 
     # ------------------------------------------------------------ fitting
-    def _fit(self, X, y):
+    def _fit(self, X, y, groups=None):
         owner = type(self).__name__
         labels = self._check_fit_labels(y, X.shape[0])
+        # Only a detector that takes groups gets the keyword.
+        fit_groups = {}
+        if self._fit_groups:
+            fit_groups["groups"] = self._check_fit_groups(groups, X.shape[0])
         tf_device = check_device(self.device, owner)
         seed = draw_seed(self.random_state)
         sample_shape = tuple(X.shape[1:])
@@ -248,7 +261,9 @@ class BaseDeepDetector(BaseDetector):
             else:
                 self._frozen_ = self._frozen_for(sample_shape)
                 network = self._new_training_network(seed)
-            self._fit_network(network, X_scaled, labels, seed=seed, warm=warm)
+            self._fit_network(
+                network, X_scaled, labels, seed=seed, warm=warm, **fit_groups
+            )
         self.model_ = network
         self._scorer = self._make_scorer()
         self._calibrate(X_scaled, labels)
@@ -265,6 +280,12 @@ class BaseDeepDetector(BaseDetector):
             needs_anomalies=self._needs_anomaly_labels,
             owner=type(self).__name__,
         )
+
+    def _check_fit_groups(self, groups, n_samples):
+        """The checked tasks of the samples, or None if ``fit`` got none."""
+        if groups is None:
+            return None
+        return check_tasks(groups, n_samples, owner=type(self).__name__)
 
     def _forget_fit(self):
         super()._forget_fit()

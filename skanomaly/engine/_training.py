@@ -219,19 +219,23 @@ def check_tasks(groups, n_samples, *, owner):
     if names.shape[0] < 2:
         raise ValueError(
             f"{owner} learns across tasks and groups names one task only "
-            f"({names[0]!r}); give at least two, or fit without groups to "
+            f"({names.tolist()[0]!r}); give at least two, or fit without groups to "
             "train on all the data as one task."
         )
     return tasks
 
 
-def episode_dataset(x, labels, tasks, *, n_support, n_query, seed, owner="episode_dataset"):
+def episode_dataset(
+    x, labels, tasks, *, n_support, n_query, seed, owner="episode_dataset",
+    support_names=("the support set's anomalies", "the support set's normal samples"),
+):
     """An endless stream of episodes, one a step, and the steps in one epoch.
 
     For detectors that learn across tasks from a few labelled anomalies
     (prototypical networks). Each episode draws one task uniformly, then
-    from that task's samples two classes, its labelled anomalies (``1``)
-    and its other samples (``0`` or ``-1``, taken as normal):
+    from that task's samples of two classes, its labelled anomalies
+    (``labels == 1``) and its other samples (``0`` or ``-1``, taken as
+    normal):
 
     * a **support set** of ``n_support = (anomalies, normals)`` samples,
       drawn without replacement;
@@ -240,8 +244,10 @@ def episode_dataset(x, labels, tasks, *, n_support, n_query, seed, owner="episod
       in the support set (the few anomalies left recur).
 
     Each task must therefore hold more samples of each class than the
-    support set takes of it; a clear ``ValueError`` names the first task
-    that does not. ``tasks`` is None for one task of all the samples.
+    support set takes of it; a ``ValueError`` names the first task that
+    does not, and the parameter to lower (``support_names``, for the
+    detector's parameters). ``tasks`` is None for one task of all the
+    samples.
 
     An episode is ``(x, (labels, in_support))``: the rows of the support
     anomalies, support normals, query anomalies and query normals, in that
@@ -249,14 +255,16 @@ def episode_dataset(x, labels, tasks, *, n_support, n_query, seed, owner="episod
     and ``in_support`` whether each is in the support set. The draws are
     stateless functions of ``seed`` and the episode's number, so the same
     seed gives the same episodes in every iterator. An epoch is
-    ``ceil(len(x) / n_query_total)`` episodes: as many query samples as
+    ``ceil(len(x) / sum(n_query))`` episodes: as many query samples as
     training samples, the engine's meaning of an epoch.
     """
     x = np.asarray(x, dtype=np.float32)
     anomalies = np.asarray(labels) == 1
-    task_names, codes = np.unique(
-        np.zeros(len(x), dtype=int) if tasks is None else tasks, return_inverse=True
-    )
+    if tasks is None:
+        codes, names = np.zeros(len(x), dtype=int), ["the training data"]
+    else:
+        task_ids, codes = np.unique(tasks, return_inverse=True)
+        names = [f"task {task!r}" for task in task_ids.tolist()]
     n_support = tuple(int(n) for n in n_support)
     n_query = tuple(int(n) for n in n_query)
     if min(n_query) < 1:
@@ -264,23 +272,23 @@ def episode_dataset(x, labels, tasks, *, n_support, n_query, seed, owner="episod
             f"{owner}: an episode's query set needs at least one anomaly and "
             f"one normal sample; got {n_query[0]} and {n_query[1]}."
         )
-    # members[t, c]: the indices of task t's samples of class c (0 for the
-    # anomalies, 1 for the others), padded with -1 to the longest.
+    # members[t][c]: the indices of task t's samples of class c (0 for the
+    # anomalies, 1 for the others).
     members = [
         [np.flatnonzero((codes == t) & side) for side in (anomalies, ~anomalies)]
-        for t in range(task_names.shape[0])
+        for t in range(len(names))
     ]
-    for name, sides in zip(task_names, members):
-        for side, taken, what in zip(sides, n_support, ("labelled anomalies (1)",
-                                                         "normal or unlabelled samples (0 or -1)")):
+    classes = ("labelled anomalies (1)", "normal or unlabelled samples (0 or -1)")
+    for name, sides in zip(names, members):
+        for side, taken, what, parameter in zip(sides, n_support, classes, support_names):
             if side.shape[0] <= taken:
-                where = "" if tasks is None else f"task {name!r} "
                 raise ValueError(
-                    f"{owner}: {where}holds {side.shape[0]} {what}; an episode "
+                    f"{owner}: {name} holds {side.shape[0]} {what}; an episode "
                     f"takes {taken} of them for its support set and needs at "
                     "least one more for its query set. Label more samples or "
-                    "take fewer into the support set."
+                    f"lower {parameter}."
                 )
+    # Padded with -1 to the longest, for the draws in the graph.
     width = max(side.shape[0] for sides in members for side in sides)
     padded = np.full((len(members), 2, width), -1, dtype=np.int64)
     counts = np.zeros((len(members), 2), dtype=np.int64)

@@ -4,10 +4,12 @@ an anomaly, 0 for a normal sample and -1 for an unlabelled one, and uses
 the few anomalies that someone has labelled to score anomalies of their
 kind higher.
 
-Deep SAD and DevNet are here; prototype networks and MAML are to join
-them."""
+Deep SAD and DevNet are here, and PrototypicalDetector, which learns across
+tasks (meta-learning) so that a new task is learnt from a few labelled
+anomalies without training; MAML is to join them."""
 
 from ._deep_sad import DeepSAD
 from ._devnet import DevNet
+from ._prototypical import PrototypicalDetector
 
-__all__ = ["DeepSAD", "DevNet"]
+__all__ = ["DeepSAD", "DevNet", "PrototypicalDetector"]
