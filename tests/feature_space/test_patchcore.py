@@ -67,7 +67,7 @@ def test_nearest_rows_lists_each_row_first_then_its_neighbours_by_distance():
 
 def test_the_memory_bank_is_the_coreset_share_of_the_training_patches(X):
     detector = PatchCore(coreset_ratio=0.25, **RANDOM).fit(X)
-    # 32x32 images: fire5 is 3x3 in SqueezeNet, so 9 patches an image.
+    # 32x32 images: fire4 is 3x3 in SqueezeNet, so 9 patches an image.
     assert detector.memory_bank_.shape == (round(0.25 * 12 * 9), 256 + 384)
     assert detector.memory_bank_.dtype == np.float32
     assert detector.bank_neighbours_.shape == (27, 9)
