@@ -152,6 +152,23 @@ IMAGE_DETECTORS = [
         **FAST_IMAGES,
     ),
 ]
+# The checks that fit with a y of three classes (0, 1, 2): a detector that
+# learns from labels refuses the 2 with a clear error.
+THIRD_LABEL_CHECKS = (
+    "check_classifier_data_not_an_array", "check_dict_unchanged",
+    "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimators_dtypes", "check_estimators_fit_returns_self",
+    "check_estimators_overwrite_params", "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+    "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input",
+)
+THIRD_LABEL_REASON = (
+    "the check's y holds a third label, 2, which is neither 1 (anomaly), 0 "
+    "(normal) nor -1 (unlabelled)"
+)
+
 # check -> width of the rows it uses
 IMAGE_NON_SQUARE_WIDTH = {
     "check_classifier_data_not_an_array": 2,

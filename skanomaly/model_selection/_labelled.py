@@ -17,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import indexable
 
 from ..metrics._classification import _as_1d, _format_labels
+from ._split import check_folds
 
 __all__ = ["LabelledAnomalySplit"]
 
@@ -189,16 +190,11 @@ class LabelledAnomalySplit(BaseCrossValidator):
     """
 
     def __init__(self, n_splits=5, *, n_labelled=5, shuffle=True, random_state=None):
-        if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
-            raise TypeError(
-                f"n_splits must be an integer, got {n_splits!r} of type "
-                f"{type(n_splits).__name__}."
-            )
-        if n_splits < 2:
-            raise ValueError(
-                "LabelledAnomalySplit needs at least two folds: set n_splits=2 "
-                f"or more, got n_splits={n_splits}."
-            )
+        # The labelled anomalies kept are drawn with random_state always.
+        check_folds(
+            "LabelledAnomalySplit", n_splits, shuffle, random_state,
+            seeds_without_shuffle=True,
+        )
         if isinstance(n_labelled, bool) or not isinstance(n_labelled, numbers.Real):
             raise TypeError(
                 "n_labelled must be a positive int (a number of labelled "
@@ -217,8 +213,6 @@ class LabelledAnomalySplit(BaseCrossValidator):
                 "n_labelled as a float is a share of the labelled anomalies and "
                 f"must lie in (0, 1], got n_labelled={n_labelled}."
             )
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
         self.n_splits = int(n_splits)
         self.n_labelled = n_labelled
         self.shuffle = bool(shuffle)

@@ -20,6 +20,30 @@ from ..metrics._classification import _check_anomaly_labels
 __all__ = ["NoveltyShuffleSplit", "NoveltySplit"]
 
 
+def check_folds(owner, n_splits, shuffle, random_state, *, seeds_without_shuffle=False):
+    """Refuse a K-fold splitter's parameters that cannot work, with a clear
+    error: ``n_splits`` an int of 2 or more, ``shuffle`` a bool, and no
+    ``random_state`` without ``shuffle`` unless the splitter draws
+    something else with it (``seeds_without_shuffle``)."""
+    if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
+        raise TypeError(
+            f"n_splits must be an integer, got {n_splits!r} of type "
+            f"{type(n_splits).__name__}."
+        )
+    if n_splits < 2:
+        raise ValueError(
+            f"{owner} needs at least two folds: set n_splits=2 or more, "
+            f"got n_splits={n_splits}."
+        )
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
+    if not shuffle and random_state is not None and not seeds_without_shuffle:
+        raise ValueError(
+            "Setting a random_state has no effect since shuffle is False. "
+            "Leave random_state to its default (None), or set shuffle=True."
+        )
+
+
 def _check_split_target(X, y):
     """Validate ``X`` and ``y``; return the indices of normals and anomalies."""
     if y is None:
@@ -113,23 +137,7 @@ class NoveltySplit(BaseCrossValidator):
     """
 
     def __init__(self, n_splits=5, *, shuffle=True, random_state=None):
-        if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
-            raise TypeError(
-                f"n_splits must be an integer, got {n_splits!r} of type "
-                f"{type(n_splits).__name__}."
-            )
-        if n_splits < 2:
-            raise ValueError(
-                "NoveltySplit needs at least two folds: set n_splits=2 or more, "
-                f"got n_splits={n_splits}."
-            )
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
-        if not shuffle and random_state is not None:
-            raise ValueError(
-                "Setting a random_state has no effect since shuffle is False. "
-                "Leave random_state to its default (None), or set shuffle=True."
-            )
+        check_folds("NoveltySplit", n_splits, shuffle, random_state)
         self.n_splits = int(n_splits)
         self.shuffle = bool(shuffle)
         self.random_state = random_state

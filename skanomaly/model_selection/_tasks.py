@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 
 from ..metrics import anomaly_roc_auc_scorer
 from ._labelled import _check_partial_labels
+from ._split import check_folds
 
 __all__ = ["NewTaskSplit", "score_new_tasks"]
 
@@ -118,23 +119,7 @@ class NewTaskSplit(BaseCrossValidator):
     __metadata_request__split = {"groups": True}
 
     def __init__(self, n_splits=5, *, shuffle=True, random_state=None):
-        if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
-            raise TypeError(
-                f"n_splits must be an integer, got {n_splits!r} of type "
-                f"{type(n_splits).__name__}."
-            )
-        if n_splits < 2:
-            raise ValueError(
-                "NewTaskSplit needs at least two folds: set n_splits=2 or more, "
-                f"got n_splits={n_splits}."
-            )
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False, got {shuffle!r}.")
-        if not shuffle and random_state is not None:
-            raise ValueError(
-                "Setting a random_state has no effect since shuffle is False. "
-                "Leave random_state to its default (None), or set shuffle=True."
-            )
+        check_folds("NewTaskSplit", n_splits, shuffle, random_state)
         self.n_splits = int(n_splits)
         self.shuffle = bool(shuffle)
         self.random_state = random_state

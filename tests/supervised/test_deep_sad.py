@@ -13,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skanomaly import DeepSVDD
 from skanomaly.engine import keras
 from skanomaly.supervised import DeepSAD
+from tests.test_common import THIRD_LABEL_CHECKS, THIRD_LABEL_REASON
 
 ops = keras.ops
 
@@ -20,21 +21,7 @@ ops = keras.ops
 
 # These checks fit with a y of three classes (0, 1, 2); DeepSAD refuses
 # the 2 with a clear error (test_the_label_checks_fail_only_for_the_third_label).
-_THIRD_LABEL = [
-    "check_classifier_data_not_an_array", "check_dict_unchanged",
-    "check_dont_overwrite_parameters", "check_dtype_object",
-    "check_estimators_dtypes", "check_estimators_fit_returns_self",
-    "check_estimators_overwrite_params", "check_f_contiguous_array_estimator",
-    "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_score_takes_y",
-    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-    "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
-    "check_readonly_memmap_input",
-]
-EXPECTED_FAILED = {
-    name: "the check's y holds a third label, 2, which is neither 1 (anomaly), "
-    "0 (normal) nor -1 (unlabelled)"
-    for name in _THIRD_LABEL
-}
+EXPECTED_FAILED = {name: THIRD_LABEL_REASON for name in THIRD_LABEL_CHECKS}
 CHECKED = DeepSAD(hidden_units=(4, 2), epochs=1)
 
 

@@ -17,6 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skanomaly import DevNet
 from skanomaly.engine import keras
 from skanomaly.metrics import anomaly_roc_auc_scorer
+from tests.test_common import THIRD_LABEL_CHECKS, THIRD_LABEL_REASON
 
 ops = keras.ops
 
@@ -24,28 +25,12 @@ TINY = dict(hidden_units=(8,), epochs=5, random_state=0)
 
 # --------------------------------------------------------- estimator checks
 
-# DevNet learns from labels: these checks give it a y of three or more
-# classes (0, 1, 2, ...), and it refuses the 2 with a clear error.
-_THIRD_LABEL = (
-    "the check's y holds a third label, 2, which is neither 1 (anomaly), 0 "
-    "(normal) nor -1 (unlabelled)"
-)
+# DevNet learns from labels: the third-label checks give it a y of three
+# or more classes (0, 1, 2, ...), and it refuses the 2 with a clear error.
 # These fit without y; DevNet cannot learn without labelled anomalies.
 _NO_LABELS = "the check fits without y; DevNet needs labelled anomalies"
 EXPECTED_FAILURES = {
-    **{
-        name: _THIRD_LABEL
-        for name in [
-            "check_classifier_data_not_an_array", "check_dict_unchanged",
-            "check_dont_overwrite_parameters", "check_dtype_object",
-            "check_estimators_dtypes", "check_estimators_fit_returns_self",
-            "check_estimators_overwrite_params", "check_f_contiguous_array_estimator",
-            "check_fit2d_1feature", "check_fit2d_predict1d", "check_fit_score_takes_y",
-            "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-            "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
-            "check_readonly_memmap_input",
-        ]
-    },
+    **{name: THIRD_LABEL_REASON for name in THIRD_LABEL_CHECKS},
     "check_outliers_fit_predict": _NO_LABELS,
     "check_outliers_train": _NO_LABELS,
 }
