@@ -10,11 +10,11 @@ their weights are kept once, by the detector.
 
 import numpy as np
 
-from ._backend import keras
-
 
 def _values(variables):
-    return [keras.ops.convert_to_numpy(v) for v in variables]
+    # Read through TensorFlow: converting a variable with NumPy goes through
+    # an __array__ that NumPy 2 warns about (a copy keyword it lacks).
+    return [v.value.numpy() for v in variables]
 
 
 def own_variables(network, frozen):

@@ -1,8 +1,10 @@
 """The engine every deep detector shares, exercised through AutoEncoder."""
 
 import pickle
+import copy
 import subprocess
 import sys
+import warnings
 
 import joblib
 import numpy as np
@@ -235,6 +237,17 @@ def test_pickle_and_joblib_round_trip(X, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), detector.predict(X))
     # Pickling leaves the original usable.
     np.testing.assert_array_equal(detector.score_samples(X), expected)
+
+
+def test_pickling_and_deep_copies_read_the_variables_without_numpy_warnings(X):
+    # NumPy 2 warns when it converts a Keras variable through its __array__;
+    # a copy of a fitted detector (score_new_tasks makes one) must not.
+    detector = small().fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        copied = copy.deepcopy(detector)
+        pickle.dumps(detector)
+    np.testing.assert_array_equal(copied.score_samples(X), detector.score_samples(X))
 
 
 def test_pickled_detector_scores_identically_in_new_process(X, tmp_path):
