@@ -34,6 +34,7 @@ _LAZY = {
     "StudentTeacher": "skanomaly.feature_space",
     "TransferHead": "skanomaly.feature_space",
     "DevNet": "skanomaly.supervised",
+    "MAMLDetector": "skanomaly.supervised",
     "PrototypicalDetector": "skanomaly.supervised",
     "RNNForecaster": "skanomaly.prediction",
     "KerasDetector": "skanomaly.custom",

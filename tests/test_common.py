@@ -263,11 +263,11 @@ def test_every_public_estimator_is_checked():
     # TransferHead, which learns from labels when given, in
     # tests/feature_space/test_transfer_head.py; PatchSVDD, which needs
     # larger images than most checks give, in tests/one_class/test_patch_svdd.py;
-    # DeepSAD, DevNet and PrototypicalDetector, which learn from labels, in
-    # tests/supervised/.
+    # DeepSAD, DevNet, PrototypicalDetector and MAMLDetector, which learn
+    # from labels, in tests/supervised/.
     from skanomaly.feature_space import TransferHead
     from skanomaly.one_class import PatchSVDD
-    from skanomaly.supervised import DeepSAD, DevNet, PrototypicalDetector
+    from skanomaly.supervised import DeepSAD, DevNet, MAMLDetector, PrototypicalDetector
     from skanomaly.features import ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures
 
     checked = (
@@ -276,7 +276,7 @@ def test_every_public_estimator_is_checked():
         | {type(e) for e in IMAGE_DETECTORS}
         | {HOGTransformer, SlidingWindows, ImageLoader, ImageResizer, PatchExtractor}
         | {PretrainedFeatures, TransferHead, PatchSVDD}
-        | {DeepSAD, DevNet, PrototypicalDetector}
+        | {DeepSAD, DevNet, PrototypicalDetector, MAMLDetector}
     )
     assert {cls for _, cls in all_estimators()} == checked
 

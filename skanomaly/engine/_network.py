@@ -120,6 +120,42 @@ class DetectorNetwork(keras.Model):
         self.optimizers[part].apply_gradients(zip(gradients, variables))
         return loss
 
+    def current_weights(self, part):
+        """The trainable weights of the sub-network ``part`` as tensors, in
+        the order of its ``trainable_variables``: the starting point of a
+        functional update (an inner loop of meta-learning), which stays
+        differentiable with respect to the variables under :meth:`minimize`.
+        """
+        return [tf.identity(variable.value) for variable in getattr(self, part).trainable_variables]
+
+    def call_with(self, part, weights, x):
+        """The sub-network ``part`` applied to ``x`` with ``weights`` (as
+        :meth:`current_weights` gives them) in place of its variables,
+        which are left as they are."""
+        network = getattr(self, part)
+        fixed = [variable.value for variable in network.non_trainable_variables]
+        outputs, _ = network.stateless_call(weights, fixed, x)
+        return outputs
+
+    @staticmethod
+    def gradients(loss_function, weights, *, second_order):
+        """``(loss, gradients)`` of ``loss_function(weights)`` with respect
+        to the tensors ``weights``, for a functional update inside a
+        training step.
+
+        With ``second_order``, the gradients stay differentiable: inside
+        :meth:`minimize`, the step then differentiates through them (the
+        second derivatives of MAML); without it they are constants (its
+        first-order approximation), which is cheaper.
+        """
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(weights)
+            loss = loss_function(weights)
+        gradients = tape.gradient(loss, weights)
+        if not second_order:
+            gradients = [tf.stop_gradient(gradient) for gradient in gradients]
+        return loss, gradients
+
     def detector_loss(self, x, outputs, training):  # pragma: no cover
         raise NotImplementedError
 

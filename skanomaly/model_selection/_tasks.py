@@ -205,7 +205,8 @@ def score_new_tasks(
     """Score a fitted detector on new tasks, adapting it to each first.
 
     For a detector that learns across tasks and has an ``adapt(X, y)``
-    method (:class:`~skanomaly.PrototypicalDetector`). For each task of
+    method (:class:`~skanomaly.PrototypicalDetector`,
+    :class:`~skanomaly.MAMLDetector`). For each task of
     ``groups``, in sorted order, a *support set* is drawn at random:
     ``n_support_anomalies`` of its labelled anomalies and
     ``n_support_normals`` of its other samples (labelled ``0`` or

@@ -4,12 +4,14 @@ an anomaly, 0 for a normal sample and -1 for an unlabelled one, and uses
 the few anomalies that someone has labelled to score anomalies of their
 kind higher.
 
-Deep SAD and DevNet are here, and PrototypicalDetector, which learns across
-tasks (meta-learning) so that a new task is learnt from a few labelled
-anomalies without training; MAML is to join them."""
+Deep SAD and DevNet are here, and two detectors that learn across tasks
+(meta-learning) so that a new task is learnt from a few labelled anomalies:
+PrototypicalDetector, without training, and MAMLDetector, by a few gradient
+steps."""
 
 from ._deep_sad import DeepSAD
 from ._devnet import DevNet
+from ._maml import MAMLDetector
 from ._prototypical import PrototypicalDetector
 
-__all__ = ["DeepSAD", "DevNet", "PrototypicalDetector"]
+__all__ = ["DeepSAD", "DevNet", "MAMLDetector", "PrototypicalDetector"]

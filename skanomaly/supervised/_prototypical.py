@@ -1,18 +1,9 @@
 """Prototypical networks for anomaly detection: an embedding learnt across
 tasks, a normal and an anomaly prototype per task."""
 
-from numbers import Integral
-
-import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
-
-from ..engine import BaseGradientDetector, DetectorNetwork, keras
-from ..engine._labels import check_labels
-from ..engine._scaling import apply_scaling
-from ..engine._training import episode_dataset
+from ..engine import DetectorNetwork, keras
 from ..utils._validation import check_layer_sizes
+from ._episodic import EpisodicDetector
 
 layers = keras.layers
 ops = keras.ops
@@ -99,7 +90,7 @@ def _embed(network, x):
     return network(x)
 
 
-class PrototypicalDetector(BaseGradientDetector):
+class PrototypicalDetector(EpisodicDetector):
     """Prototypical networks for anomaly detection: an embedding learnt
     across tasks, so that a new task is learnt from a few labelled
     anomalies without training.
@@ -273,97 +264,18 @@ class PrototypicalDetector(BaseGradientDetector):
     _parameter_constraints: dict = {
         "hidden_units": ["array-like"],
         "activation": [str],
-        "n_support_anomalies": [Interval(Integral, 1, None, closed="left")],
-        "n_support_normals": [Interval(Integral, 1, None, closed="left")],
     }
-    _fit_labels = {1, 0, -1}
-    _needs_anomaly_labels = True
-    _fit_groups = True
-    # A custom train_step: the loss is the query set's, given the support's.
-    _trims_losses = False
-    # Too few labelled anomalies per task to stop on (Notes).
-    _early_stopping_monitor = None
 
     def __init__(
         self,
         hidden_units=(64, 32),
         *,
         activation="relu",
-        n_support_anomalies=5,
-        n_support_normals=20,
         **params,
     ):
         self.hidden_units = hidden_units
         self.activation = activation
-        self.n_support_anomalies = n_support_anomalies
-        self.n_support_normals = n_support_normals
         super().__init__(**params)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, groups=None):
-        """Train the embedding on episodes drawn from the tasks of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data of all the tasks.
-        y : array-like of shape (n_samples,)
-            Labels: ``1`` for a labelled anomaly, ``0`` for a normal sample,
-            ``-1`` for an unlabelled one (taken as normal). Required.
-        groups : array-like of shape (n_samples,), default=None
-            The task of each sample (any identifiers of one kind), naming
-            at least two tasks; ``None`` takes all the samples as one task.
-            Inside a ``Pipeline`` or ``GridSearchCV``, it reaches ``fit``
-            through metadata routing (``set_fit_request(groups=True)``).
-
-        Returns
-        -------
-        self : object
-            The fitted detector, scoring against the pooled prototypes of
-            the training tasks.
-        """
-        return self._fit_checked(X, y, groups=groups)
-
-    def adapt(self, X, y):
-        """Learn a new task from its support set, without training.
-
-        Sets ``normal_prototype_`` and ``anomaly_prototype_`` to the mean
-        embeddings of the support set's normal (or unlabelled) samples and
-        of its labelled anomalies; the embedding network is left as it
-        is. Scores, predictions and pickles then use these prototypes
-        (``offset_`` is not changed: see Notes).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The new task's support set.
-        y : array-like of shape (n_samples,)
-            Its labels: ``1`` for a labelled anomaly, ``0`` or ``-1`` for
-            the other samples, taken as normal. At least one of each.
-
-        Returns
-        -------
-        self : object
-            The detector, scoring against the new task's prototypes.
-        """
-        check_is_fitted(self)
-        X = self._validate_input(X, reset=False)
-        owner = f"{type(self).__name__}.adapt"
-        labels = check_labels(
-            y, X.shape[0], accepted=self._fit_labels, needs_anomalies=True, owner=owner
-        )
-        if np.all(labels == 1):
-            raise ValueError(
-                f"{owner} needs normal samples (0) or unlabelled ones (-1) in "
-                "the support set for the normal prototype, and every label "
-                "is 1."
-            )
-        scaled = apply_scaling(X, self.scaling_center_, self.scaling_scale_)
-        self.normal_prototype_, self.anomaly_prototype_ = self._prototypes(
-            self.model_, scaled, labels
-        )
-        self._scorer = self._make_scorer()
-        return self
 
     # ------------------------------------------------------ engine hooks
     def _build_network(self, sample_shape):
@@ -372,52 +284,17 @@ class PrototypicalDetector(BaseGradientDetector):
             activation=self.activation,
         )
 
-    def _fit(self, X, y, groups=None):
-        if self.distribute is not None:
-            raise ValueError(
-                f"{type(self).__name__} trains on one episode a step, whose "
-                "support and query sets must stay on one device: set "
-                "distribute=None."
-            )
-        return super()._fit(X, y, groups)
-
-    def _training_data(self, X, y, groups, batch_size, seed):
-        if batch_size < 2:
-            raise ValueError(
-                f"{type(self).__name__}: batch_size is the size of an "
-                "episode's query set, half anomalies, half normal samples, "
-                f"and must be at least 2; got {batch_size}."
-            )
-        return episode_dataset(
-            X,
-            y,
-            groups,
-            n_support=(self.n_support_anomalies, self.n_support_normals),
-            n_query=(batch_size // 2, batch_size - batch_size // 2),
-            seed=seed,
-            owner=type(self).__name__,
-            support_names=("n_support_anomalies", "n_support_normals"),
-        )
-
-    def _fit_network(self, network, X, y, *, seed, warm, groups):
-        super()._fit_network(network, X, y, seed=seed, warm=warm, groups=groups)
-        self.n_tasks_ = 1 if groups is None else int(np.unique(groups).shape[0])
-        self.normal_prototype_, self.anomaly_prototype_ = self._prototypes(network, X, y)
-
-    def _prototypes(self, network, X, labels):
-        """The mean embeddings of the samples not labelled anomalous and of
-        the labelled anomalies (``X`` scaled)."""
+    def _set_task(self, network, X, labels):
+        # The mean embeddings of the samples not labelled anomalous and of
+        # the labelled anomalies.
         width = int(check_layer_sizes(self.hidden_units, "hidden_units")[-1])
         embedded = self._map_in_chunks(network, _embed, X, (width,))
         anomalies = labels == 1
-        return embedded[~anomalies].mean(axis=0), embedded[anomalies].mean(axis=0)
+        self.normal_prototype_ = embedded[~anomalies].mean(axis=0)
+        self.anomaly_prototype_ = embedded[anomalies].mean(axis=0)
 
     def _scoring_constants(self):
         return {
             "normal_prototype": self.normal_prototype_,
             "anomaly_prototype": self.anomaly_prototype_,
         }
-
-    def _auto_offset(self, train_scores):
-        # Nearer the anomaly prototype than the normal one (Notes).
-        return 0.0
