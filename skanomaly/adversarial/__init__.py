@@ -1,0 +1,5 @@
+"""Adversarial (GAN-based) one-class detectors: a generator and a
+discriminator trained against each other on normal images, each with its
+own optimizer (the engine's ``trained_parts``)."""
+
+__all__ = []
