@@ -264,9 +264,11 @@ def test_every_public_estimator_is_checked():
     # tests/feature_space/test_transfer_head.py; PatchSVDD, which needs
     # larger images than most checks give, in tests/one_class/test_patch_svdd.py;
     # DeepSAD, DevNet, PrototypicalDetector and MAMLDetector, which learn
-    # from labels, in tests/supervised/.
+    # from labels, in tests/supervised/; ConformalThreshold, which wraps a
+    # detector, in tests/calibration/.
     from skanomaly.feature_space import TransferHead
     from skanomaly.one_class import PatchSVDD
+    from skanomaly.calibration import ConformalThreshold
     from skanomaly.supervised import DeepSAD, DevNet, MAMLDetector, PrototypicalDetector
     from skanomaly.features import ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures
 
@@ -277,6 +279,7 @@ def test_every_public_estimator_is_checked():
         | {HOGTransformer, SlidingWindows, ImageLoader, ImageResizer, PatchExtractor}
         | {PretrainedFeatures, TransferHead, PatchSVDD}
         | {DeepSAD, DevNet, PrototypicalDetector, MAMLDetector}
+        | {ConformalThreshold}
     )
     assert {cls for _, cls in all_estimators()} == checked
 
