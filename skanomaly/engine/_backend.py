@@ -12,7 +12,11 @@ Keras and TensorFlow as they were:
   the warnings of its C++ core (among them one a layer, at every fit, for
   float64 scoring, which oneDNN's graph rewriter does not fuse) are not
   printed, errors still are; the variable is removed again right after,
-  so child processes and the environment are unchanged;
+  so child processes and the environment are unchanged. The notes its
+  C++ core prints before that setting applies (CUDA not found on a
+  machine without a GPU, oneDNN's rounding) are dropped from standard
+  error while it imports and while skanomaly first lists the GPUs
+  (:func:`quiet_native_logs`); anything else printed then still shows;
 * GPU memory growth is turned on only when a detector first places work
   (``_devices.enable_memory_growth``), and the "retracing" warning of
   TensorFlow's logger is dropped only while a detector trains or scores
@@ -22,8 +26,61 @@ Keras and TensorFlow as they were:
 import contextlib
 import logging
 import os
+import re
 import sys
+import tempfile
 import threading
+
+
+#: Lines TensorFlow's C++ core prints on a machine without a GPU that say
+#: nothing a user can act on: absl's note that it logs to stderr before it is
+#: set up, oneDNN's note on rounding, the CUDA libraries or driver not
+#: found, and the CPU instructions it could use if rebuilt.
+_NATIVE_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|port\.cc:\d+\] oneDNN custom operations are on"
+    r"|cudart_stub\.cc:\d+\] Could not find cuda drivers"
+    r"|cuda_platform\.cc:\d+\] failed call to cuInit"
+    r"|cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized"
+    r"|^To enable the following instructions: .* rebuild TensorFlow"
+)
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Drop TensorFlow's known C++ start-up notes from standard error
+    inside the block (:data:`_NATIVE_NOISE`); everything else written to
+    it there is written again when the block ends.
+
+    TensorFlow's C++ core writes them to file descriptor 2 before any of
+    its logging settings apply, so only a redirection of the descriptor
+    catches them. The block is where skanomaly imports TensorFlow and
+    where it first lists the GPUs (CUDA's initialisation); the user's own
+    TensorFlow calls are never filtered.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):
+        # No file descriptor 2 to redirect (an embedded interpreter).
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not _NATIVE_NOISE.search(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def _import_tensorflow():
@@ -33,7 +90,8 @@ def _import_tensorflow():
         return tensorflow
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     try:
-        import tensorflow
+        with quiet_native_logs():
+            import tensorflow
     finally:
         del os.environ["TF_CPP_MIN_LOG_LEVEL"]
     return tensorflow
@@ -103,4 +161,4 @@ def quiet_retracing():
                 tf.get_logger().removeFilter(_FILTER)
 
 
-__all__ = ["keras", "quiet_retracing", "tf"]
+__all__ = ["keras", "quiet_native_logs", "quiet_retracing", "tf"]

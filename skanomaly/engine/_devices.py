@@ -15,7 +15,7 @@ import re
 
 from sklearn.utils._param_validation import StrOptions
 
-from ._backend import tf
+from ._backend import quiet_native_logs, tf
 
 _GPU_INDEX = re.compile(r"gpu:(\d+)")
 
@@ -56,7 +56,11 @@ def enable_memory_growth():
     _growth_done = True
     if "TF_FORCE_GPU_ALLOW_GROWTH" in os.environ:
         return
-    for gpu in tf.config.list_physical_devices("GPU"):
+    # Listing the GPUs initialises CUDA, which on a machine without a GPU
+    # prints a "failed call to cuInit" note.
+    with quiet_native_logs():
+        gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except (RuntimeError, ValueError):

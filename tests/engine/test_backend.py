@@ -1,6 +1,7 @@
 """What importing skanomaly and fitting a detector do to the process."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ import pytest
 
 from skanomaly import AutoEncoder
 from skanomaly.engine import _seeding, keras
-from skanomaly.engine._backend import tf
+from skanomaly.engine._backend import _NATIVE_NOISE, quiet_native_logs, tf
 
 
 def _run(code, env_drop=(), env_set=None):
@@ -72,6 +73,32 @@ def test_what_the_user_set_is_kept():
     )
     assert result["values"] == user
     assert result["changed_by_import"] == result["changed_by_fit"] == []
+
+
+def test_importing_and_fitting_print_no_native_start_up_notes():
+    # Without the filter, TensorFlow's C++ core prints "Could not find cuda
+    # drivers", oneDNN's note and "failed call to cuInit" here (no GPU).
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = """
+        import numpy as np
+        import skanomaly
+        skanomaly.AutoEncoder(hidden_units=(4, 2), epochs=1, random_state=0).fit(np.zeros((20, 3)))
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=True,
+                          capture_output=True, text=True, env=env)
+    assert _NATIVE_NOISE.search(done.stderr) is None, done.stderr
+    assert "cuda" not in done.stderr.lower() and "oneDNN" not in done.stderr
+
+
+def test_the_native_filter_drops_the_notes_and_keeps_the_rest(capfd):
+    with quiet_native_logs():
+        os.write(2, b"I0000 00:00:1 1 port.cc:153] oneDNN custom operations are on. ...\n")
+        os.write(2, b"I0000 00:00:1 1 cudart_stub.cc:31] Could not find cuda drivers\n")
+        os.write(2, b"E0000 00:00:1 1 some_kernel.cc:12] a real error\n")
+        print("a Python warning", file=sys.stderr)
+    err = capfd.readouterr().err
+    assert "oneDNN" not in err and "cuda drivers" not in err
+    assert "a real error" in err and "a Python warning" in err
 
 
 def test_another_keras_backend_is_refused_clearly():
