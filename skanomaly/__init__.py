@@ -36,6 +36,7 @@ _LAZY = {
     "DevNet": "skanomaly.supervised",
     "MAMLDetector": "skanomaly.supervised",
     "PrototypicalDetector": "skanomaly.supervised",
+    "OGNet": "skanomaly.adversarial",
     "RNNForecaster": "skanomaly.prediction",
     "KerasDetector": "skanomaly.custom",
     "HOGTransformer": "skanomaly.features",

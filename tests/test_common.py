@@ -26,6 +26,7 @@ from skanomaly import (
     HOGTransformer,
     LSTMAutoEncoder,
     MemAE,
+    OGNet,
     PaDiM,
     PatchCore,
     RNNForecaster,
@@ -140,6 +141,9 @@ IMAGE_DETECTORS = [
     ),
     MemAE(n_memory=4, **FAST_IMAGES),
     MNAD(n_memory=2, map_aggregation="topk_mean", **FAST_IMAGES),
+    # A discriminator's logits on the checks' blobs have no image beyond
+    # Tukey's fence: a float contamination for check_outliers_train.
+    OGNet(phase_two_steps=2, contamination=0.1, **FAST),
     # Detectors on a pretrained backbone: random weights (no download), and
     # every image resized to 32x32 on its way into the backbone.
     # A small coreset, so that the blobs of check_outliers_train leave some

@@ -2,4 +2,6 @@
 discriminator trained against each other on normal images, each with its
 own optimizer (the engine's ``trained_parts``)."""
 
-__all__ = []
+from ._ognet import OGNet
+
+__all__ = ["OGNet"]

@@ -378,12 +378,16 @@ class BaseGradientDetector(BaseDeepDetector):
             if warm:
                 restore_network_state(network, saved, self._frozen_, owner)
             raise
-        if not warm:
-            self.history_ = {}
-            self.n_epochs_ = 0
-        for name, values in history.history.items():
-            self.history_.setdefault(name, []).extend(float(v) for v in values)
-        self.n_epochs_ += len(history.epoch)
+        # A new dict of new lists: a fit that fails later restores the
+        # detector's attributes from a shallow copy, the old history_ among
+        # them, which must not have grown in place.
+        before = {} if not warm else self.history_
+        added = {name: [float(v) for v in values] for name, values in history.history.items()}
+        self.history_ = {
+            name: before.get(name, []) + added.get(name, [])
+            for name in {**before, **added}
+        }
+        self.n_epochs_ = (self.n_epochs_ if warm else 0) + len(history.epoch)
 
     # -------------------------------------------------------- persistence
     def __getstate__(self):
