@@ -4,6 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..exceptions import TrainingDivergedError
@@ -190,6 +191,8 @@ class BaseGradientDetector(BaseDeepDetector):
     _trims_losses = True
     #: Whether training batches are half labelled anomalies, half the rest.
     _balanced_batches = False
+    #: Set during :meth:`partial_fit`: one pass, no validation, continued.
+    _one_pass = False
 
     @classmethod
     def _takes_parameter(cls, name):
@@ -217,13 +220,52 @@ class BaseGradientDetector(BaseDeepDetector):
         parts = [None] if network.trained_parts is None else network.trained_parts
         return {part: make_optimizer(self.optimizer, self.learning_rate) for part in parts}
 
+    # ------------------------------------------------------ partial_fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Train on one more batch of data.
+
+        The first call starts the detector, as ``fit`` would, from this
+        batch: it sets the scaling (``scaling_center_`` and
+        ``scaling_scale_``) and builds the network. Every later call goes
+        on training that network, and its optimizers, with one pass over
+        the batch, its samples shuffled into steps of ``batch_size``, and
+        keeps the first call's scaling, so that the network's inputs keep
+        their meaning as the data drift. No share is held out for
+        validation and nothing stops early: a batch is trained on whole.
+        ``offset_`` is set from the batch's own scores, as ``fit`` sets it
+        from the training data's: the threshold follows the data.
+        ``history_`` and ``n_epochs_`` grow by one pass a call. A later
+        ``fit`` starts afresh unless ``warm_start=True``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch, with the features (or image shape) of the first.
+        y : array-like of shape (n_samples,), default=None
+            Its labels, for a detector that learns from them, as in ``fit``.
+
+        Returns
+        -------
+        self : object
+            The detector, trained on one more batch.
+        """
+        if "model_" in vars(self):
+            # A batch with other features is refused as scoring refuses it.
+            self._validate_input(X, reset=False)
+        self._one_pass = True
+        try:
+            return self._fit_checked(X, y)
+        finally:
+            del self._one_pass
+
     # --------------------------------------------------- engine overrides
     def _fit(self, X, y, groups=None):
         check_distribute(self.distribute, self.device, type(self).__name__)
         return super()._fit(X, y, groups)
 
     def _continues_fit(self):
-        return self.warm_start and "model_" in vars(self)
+        return (self.warm_start or self._one_pass) and "model_" in vars(self)
 
     def _continues(self, sample_shape):
         if not self._continues_fit():
@@ -283,7 +325,9 @@ class BaseGradientDetector(BaseDeepDetector):
         owner = type(self).__name__
         n_replicas = check_distribute(self.distribute, self.device, owner)
         fraction = (
-            self.validation_fraction if self._early_stopping_monitor is not None else 0.0
+            self.validation_fraction
+            if self._early_stopping_monitor is not None and not self._one_pass
+            else 0.0
         )
         rng = np.random.RandomState(seed)
         train, val = validation_split(len(X), fraction, rng, labels=y)
@@ -355,7 +399,7 @@ class BaseGradientDetector(BaseDeepDetector):
                 steps_per_epoch=train_steps,
                 validation_data=val_data,
                 validation_steps=val_steps,
-                epochs=self.epochs,
+                epochs=1 if self._one_pass else self.epochs,
                 shuffle=False,  # the data set shuffles itself
                 verbose=self.verbose,
                 callbacks=callbacks,
