@@ -36,6 +36,7 @@ _LAZY = {
     "DevNet": "skanomaly.supervised",
     "MAMLDetector": "skanomaly.supervised",
     "PrototypicalDetector": "skanomaly.supervised",
+    "GANomaly": "skanomaly.adversarial",
     "OGNet": "skanomaly.adversarial",
     "RNNForecaster": "skanomaly.prediction",
     "KerasDetector": "skanomaly.custom",

@@ -23,6 +23,7 @@ from skanomaly import (
     CNNLSTMAutoEncoder,
     ConvAutoEncoder,
     DeepSVDD,
+    GANomaly,
     HOGTransformer,
     LSTMAutoEncoder,
     MemAE,
@@ -144,6 +145,9 @@ IMAGE_DETECTORS = [
     # A discriminator's logits on the checks' blobs have no image beyond
     # Tukey's fence: a float contamination for check_outliers_train.
     OGNet(phase_two_steps=2, contamination=0.1, **FAST),
+    # Its 2-epoch latent scores on the blobs leave no image beyond Tukey's
+    # fence either.
+    GANomaly(latent_dim=2, contamination=0.1, **FAST_IMAGES),
     # Detectors on a pretrained backbone: random weights (no download), and
     # every image resized to 32x32 on its way into the backbone.
     # A small coreset, so that the blobs of check_outliers_train leave some

@@ -2,6 +2,7 @@
 discriminator trained against each other on normal images, each with its
 own optimizer (the engine's ``trained_parts``)."""
 
+from ._ganomaly import GANomaly
 from ._ognet import OGNet
 
-__all__ = ["OGNet"]
+__all__ = ["GANomaly", "OGNet"]

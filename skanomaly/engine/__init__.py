@@ -23,8 +23,9 @@ The documentation's "Writing a detector" page walks through them.
   :func:`blur_maps` to turn feature-map scores into anomaly maps
   (:class:`SmoothedMaps` declares the ``blur_sigma`` of those that smooth
   them);
-* :func:`sum_over_replicas`, :func:`max_over_replicas`: for a
-  ``train_step`` that updates state by hand under ``tf.distribute``;
+* :func:`sum_over_replicas`, :func:`max_over_replicas`,
+  :func:`once_for_all_replicas`: for a ``train_step`` that updates state
+  by hand under ``tf.distribute``;
 * :class:`~skanomaly.utils.Parameter`: declares a parameter shared by
   several detectors, once.
 
@@ -37,7 +38,7 @@ from ..exceptions import TrainingDivergedError
 from ._backbones import build_backbone
 from ._backend import keras
 from ._base import BaseDeepDetector
-from ._devices import max_over_replicas, sum_over_replicas
+from ._devices import max_over_replicas, once_for_all_replicas, sum_over_replicas
 from ._gradient import BaseGradientDetector
 from ._inputs import ImageInput, SequenceInput
 from ._network import DetectorNetwork
@@ -56,6 +57,7 @@ __all__ = [
     "build_backbone",
     "keras",
     "max_over_replicas",
+    "once_for_all_replicas",
     "sum_over_replicas",
     "upsample_maps",
 ]

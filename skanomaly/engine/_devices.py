@@ -184,6 +184,25 @@ def sum_over_replicas(value):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
+def once_for_all_replicas(function, flag):
+    """``function(flag)``, which assigns variables, run once for all the
+    replicas under ``tf.distribute`` (``flag`` is the same on each).
+
+    For a custom ``train_step`` that may reset a sub-network (a GAN's
+    collapsed discriminator): a variable mirrored over the replicas cannot
+    be assigned from one replica's step; the assignment runs in the
+    cross-replica context, which sets every copy. Without a strategy, it
+    is ``function(flag)`` itself.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return function(flag)
+    return context.merge_call(
+        lambda strategy, value: function(strategy.experimental_local_results(value)[0]),
+        args=(flag,),
+    )
+
+
 def max_over_replicas(value):
     """The element-wise largest ``value`` of the replicas (see
     :func:`sum_over_replicas`)."""

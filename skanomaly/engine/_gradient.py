@@ -12,7 +12,7 @@ from ..utils._parameters import Attribute, Parameter
 from ._backend import keras, tf
 from ._base import BaseDeepDetector
 from ._devices import check_distribute, replica_dataset, training_scope
-from ._state import network_state, restore_network_state
+from ._state import network_state, optimized_variables, restore_network_state
 from ._training import (
     OPTIMIZERS,
     StopOnNonFiniteLoss,
@@ -374,6 +374,13 @@ class BaseGradientDetector(BaseDeepDetector):
             train_data, train_steps = batches(X_train, y_train, seed)
         else:
             train_data, train_steps = own_stream
+        # Built here, in the fit's tf.distribute scope: an optimizer of one
+        # part left to build itself in its first step, inside a replica's
+        # traced step, fails under MirroredStrategy.
+        if network.trained_parts is not None:
+            for part, optimizer in network.optimizers.items():
+                if not optimizer.built:
+                    optimizer.build(optimized_variables(network, part))
         # Compiled afresh at every fit for this data's number of steps; a
         # warm start keeps its optimizers (and their state). Keras' loop of
         # several steps a call fails under tf.distribute
