@@ -36,7 +36,13 @@ Protocol
   skanomaly ``PaDiM`` on the pretrained SqueezeNet 1.1 (ImageNet weights
   from ``../shared/data/weights/squeezenet1_1_imagenet_notop.h5``), the
   digits resized to 64x64 on their way into it (``input_size=64``: 28x28 is
-  below the 31x31 its stride-16 layers need), otherwise at its defaults.
+  below the 31x31 its stride-16 layers need), otherwise at its defaults;
+  skanomaly's adversarial ``GANomaly`` and ``OGNet`` on the images, at
+  their defaults (GANomaly: 50 epochs at most, early stopping on its
+  generator's non-adversarial loss, the latent distance as the score;
+  OGNet: 50 epochs, then 75 steps of its discriminator, whose logit is the
+  score). Their rows come from a later run than the others' (the same
+  protocol and machine).
 * Metric: test ROC AUC, anomalies the positive class, from
   ``score_samples`` (higher is more normal); fit and score wall-clock
   seconds on this machine (after one small untimed fit of each deep
@@ -44,6 +50,10 @@ Protocol
 * References, mean ROC AUC over the ten digits as the papers report it:
   Deep SVDD 94.8 (Ruff et al., 2018), MemAE 97.5 (Gong et al., 2019),
   OCGAN 97.5 (Perera et al., 2019), GEOM 98.0 (Golan and El-Yaniv, 2018).
+  GANomaly (Akcay et al., 2018) reports MNIST on another protocol, one
+  digit the anomaly and the nine others normal, so its figures are not
+  comparable; OGNet's (Zaheer et al., 2020) MNIST figures are not quoted
+  here: we could not read them.
 
 Output, in ``benchmarks/results/`` (``--output``):
 ``mnist_one_class_rows.csv``, one row per (detector, digit), appended as
@@ -128,6 +138,8 @@ DETECTORS = {
     "skanomaly.ConvAutoEncoder": (_skanomaly("ConvAutoEncoder"), "images"),
     "skanomaly.MemAE": (_skanomaly("MemAE"), "images"),
     "skanomaly.MNAD": (_skanomaly("MNAD"), "images"),
+    "skanomaly.GANomaly": (_skanomaly("GANomaly"), "images"),
+    "skanomaly.OGNet": (_skanomaly("OGNet"), "images"),
     "skanomaly.AutoEncoder": (_skanomaly("AutoEncoder"), "pixels"),
     "skanomaly.PaDiM": (_padim, "images"),
     "HOG+OCSVM": (_hog_ocsvm, "images"),
