@@ -53,15 +53,17 @@ def one_class_digits(normal_digit, random_state=0):
 
 
 def run_demo(normal_digits=range(10), output_dir="demo_output", random_state=0):
-    """Run the comparison, print its table and write a CSV and a ROC plot.
+    """Run the comparison, print its table and write a CSV and two figures.
 
     Parameters
     ----------
     normal_digits : iterable of int, default=range(10)
         The digits taken in turn as the normal class.
     output_dir : str or Path, default="demo_output"
-        Where ``results.csv``, ``summary.md`` and ``roc_curves.png`` (the
-        ROC curves of the hardest normal digit) are written.
+        Where ``results.csv``, ``summary.md``, ``roc_curves.png`` (the ROC
+        curves of the hardest normal digit) and ``autoencoder.png`` (the
+        autoencoder's scores on that digit's test set, with its threshold,
+        and its training history) are written.
     random_state : int, default=0
         Seed of the splits and of every detector.
 
@@ -74,7 +76,7 @@ def run_demo(normal_digits=range(10), output_dir="demo_output", random_state=0):
     normal_digits = list(normal_digits)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    rows, curves = [], {}
+    rows, curves, autoencoders = [], {}, {}
     for digit in normal_digits:
         X_train, X_test, y_test = one_class_digits(digit, random_state)
         for name, detector in demo_detectors(random_state).items():
@@ -94,6 +96,8 @@ def run_demo(normal_digits=range(10), output_dir="demo_output", random_state=0):
                 }
             )
             curves.setdefault(digit, {})[name] = (y_test, scores)
+            if name == "AutoEncoder":
+                autoencoders[digit] = (detector, X_test, y_test)
         print(f"normal digit {digit}: done", flush=True)
 
     table = summary_table(rows)
@@ -106,11 +110,14 @@ def run_demo(normal_digits=range(10), output_dir="demo_output", random_state=0):
         normal_digits,
         key=lambda d: np.mean([r["roc_auc"] for r in rows if r["digit"] == d]),
     )
-    plot_path = _plot_roc_curves(
-        curves[hardest], hardest, output_dir / "roc_curves.png"
-    )
-    print(f"\nwrote {output_dir / 'results.csv'}, {output_dir / 'summary.md'}", end="")
-    print(f" and {plot_path}" if plot_path else " (install matplotlib for the plot)")
+    written = [output_dir / "results.csv", output_dir / "summary.md"]
+    if _has_matplotlib():
+        written.append(_plot_roc_curves(curves[hardest], hardest, output_dir / "roc_curves.png"))
+        written.append(
+            _plot_detector(*autoencoders[hardest], hardest, output_dir / "autoencoder.png")
+        )
+    print("\nwrote " + ", ".join(str(path) for path in written), end="")
+    print("" if len(written) > 2 else " (install matplotlib for the figures)")
     return rows
 
 
@@ -143,27 +150,46 @@ def _write_csv(rows, path):
         writer.writerows(rows)
 
 
-def _plot_roc_curves(curves, digit, path):
+def _has_matplotlib():
     try:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
     except ImportError:
-        return None
-    from sklearn.metrics import roc_curve
+        return False
+    return True
+
+
+def _plot_roc_curves(curves, digit, path):
+    import matplotlib.pyplot as plt
+
+    from .plotting import AnomalyRocCurveDisplay
 
     fig, ax = plt.subplots(figsize=(6, 5))
     for name, (y_test, scores) in curves.items():
-        # Anomalies are the positive class; a low normality score flags them.
-        fpr, tpr, _ = roc_curve(y_test, -scores)
-        auc = anomaly_roc_auc_score(y_test, scores)
-        ax.plot(fpr, tpr, label=f"{name} ({auc:.3f})")
+        AnomalyRocCurveDisplay.from_predictions(y_test, scores, name=name, ax=ax)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("false positive rate (normals flagged)")
-    ax.set_ylabel("true positive rate (anomalies found)")
     ax.set_title(f"digits: {digit} normal, other digits anomalies")
     ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _plot_detector(detector, X_test, y_test, digit, path):
+    """The detector's test scores by label with its threshold, and its
+    training history."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import ScoreHistogramDisplay, TrainingHistoryDisplay
+
+    fig, (scores_ax, history_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    ScoreHistogramDisplay.from_estimator(detector, X_test, y_test, density=True,
+                                         ax=scores_ax)
+    scores_ax.set_title(f"AutoEncoder, digit {digit} normal: test scores")
+    TrainingHistoryDisplay.from_estimator(detector, ax=history_ax, log_scale=True)
+    history_ax.set_title("AutoEncoder: training history")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -22,6 +22,7 @@ def test_demo_prints_table_and_writes_results(tmp_path, capsys):
     # chance (measured: 0.93 to 0.98).
     assert all(float(r["roc_auc"]) > 0.85 for r in rows)
     assert (tmp_path / "roc_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "autoencoder.png").stat().st_size > 10_000
     assert (tmp_path / "summary.md").read_text().startswith("| detector |")
 
 
