@@ -16,7 +16,7 @@ Protocol (synthetic standard-normal rows with 32 features, float64):
 * peak resident memory while scoring 4,000,000 rows, sampled every
   millisecond in a fresh process that already holds the input: target
   under the size of the input plus 500 MB.
-* single-row latency (p50 and p99 over 1,000 calls; target p50 under 1 ms).
+* single-row latency (p50 and p99 over 1,000 calls; target p50 under 0.3 ms).
 
 The table goes to stdout and, with the command that made it, to
 ``benchmarks/results/speed.md`` (and ``speed.json``).

@@ -70,6 +70,21 @@ CONTAMINATION = Parameter(
 )
 
 
+def _plain_float_rows(X, fitted):
+    """Whether ``X`` is a plain 2-D float64 or float32 ndarray of finite
+    values with the fitted number of features, from a fit without feature
+    names: input that scikit-learn's validation returns as it is."""
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float64, np.float32)
+        and "feature_names_in_" not in fitted
+        and X.shape[0] >= 1
+        and X.shape[1] == fitted.get("n_features_in_")
+        and bool(np.isfinite(X).all())
+    )
+
+
 class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
     """Base class of every skanomaly detector.
 
@@ -258,6 +273,10 @@ class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
         NaN and infinity, complex numbers, sparse matrices, empty input and
         (in ``fit``) a single sample are refused with a clear error.
         """
+        if not reset and _plain_float_rows(X, vars(self)):
+            # What validate_data would return, without its checks for data
+            # frames and dtypes, which cost more than scoring one row.
+            return X
         return validate_data(
             self,
             X,

@@ -87,3 +87,31 @@ def test_pandas_input_records_feature_names(X):
     assert list(detector.feature_names_in_) == ["a", "b", "c"]
     with pytest.raises(ValueError, match="feature names"):
         detector.score_samples(frame[["c", "b", "a"]])
+
+
+def test_plain_float_rows_score_as_any_other_input_and_bad_ones_are_refused(X):
+    # Plain float arrays skip scikit-learn's validation (a fast path for
+    # scoring a few rows); every other input still goes through it.
+    detector = DistanceToMean().fit(X)
+    expected = detector.score_samples(X.tolist())
+    np.testing.assert_array_equal(detector.score_samples(X), expected)
+    np.testing.assert_allclose(detector.score_samples(X.astype(np.float32)), expected,
+                               rtol=1e-6)
+    np.testing.assert_array_equal(detector.score_samples(X[:1]), expected[:1])
+    with pytest.raises(ValueError, match="NaN"):
+        detector.score_samples(np.where(X > 2, np.nan, X))
+    with pytest.raises(ValueError, match="infinity"):
+        detector.score_samples(np.where(X > 2, np.inf, X))
+    with pytest.raises(ValueError, match="X has 2 features, but DistanceToMean is expecting 3"):
+        detector.score_samples(X[:, :2])
+    with pytest.raises(ValueError, match="0 sample"):
+        detector.score_samples(X[:0])
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        detector.score_samples(X[0])
+
+
+def test_rows_without_the_fitted_feature_names_still_warn(X):
+    pd = pytest.importorskip("pandas")
+    detector = DistanceToMean().fit(pd.DataFrame(X, columns=["a", "b", "c"]))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        detector.score_samples(X)

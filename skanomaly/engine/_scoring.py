@@ -69,7 +69,11 @@ class ChunkedMapper:
             self._fn = map_fn
         else:
             signature = [tf.TensorSpec((None, *self.sample_shape), tf.as_dtype(self.dtype))]
-            self._fn = tf.function(map_fn, input_signature=signature)
+            # Traced once, here; calling the concrete function skips the
+            # matching of arguments to traces, which costs more than
+            # scoring a few rows through a small network.
+            with quiet_retracing():
+                self._fn = tf.function(map_fn, input_signature=signature).get_concrete_function()
         self._values_per_row = max(
             int(np.prod(self.sample_shape)), int(values_per_row or 0)
         )
@@ -84,13 +88,19 @@ class ChunkedMapper:
 
     def __call__(self, X):
         n_samples = X.shape[0]
+        chunk_rows = self.chunk_rows(n_samples)
+        if chunk_rows >= n_samples and not self.progress:
+            # One chunk: the shortest way, for scoring a few rows at a time.
+            chunk = tf.constant(np.asarray(X, dtype=self.dtype))
+            return keras.ops.convert_to_numpy(self._fn(chunk)).astype(
+                self.output_dtype, copy=False
+            )
         out = np.empty((n_samples, *self.output_shape), dtype=self.output_dtype)
         bar = keras.utils.Progbar(n_samples, unit_name="sample") if self.progress else None
-        with quiet_retracing():
-            for rows in gen_batches(n_samples, self.chunk_rows(n_samples)):
-                # Only one chunk at a time is converted to the network's dtype.
-                chunk = tf.constant(np.asarray(X[rows], dtype=self.dtype))
-                out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))
-                if bar is not None:
-                    bar.add(rows.stop - rows.start)
+        for rows in gen_batches(n_samples, chunk_rows):
+            # Only one chunk at a time is converted to the network's dtype.
+            chunk = tf.constant(np.asarray(X[rows], dtype=self.dtype))
+            out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))
+            if bar is not None:
+                bar.add(rows.stop - rows.start)
         return out
