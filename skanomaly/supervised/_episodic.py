@@ -58,6 +58,19 @@ class EpisodicDetector(BaseGradientDetector):
     # Too few labelled anomalies per task to stop on (the subclasses' Notes).
     _early_stopping_monitor = None
 
+    @classmethod
+    def _docstring_notes(cls):
+        return [
+            *super()._docstring_notes(),
+            "**Groups and metadata routing.** ``groups`` reaches ``fit`` inside a "
+            "``Pipeline`` or ``GridSearchCV`` through scikit-learn's metadata "
+            "routing: enable it (``sklearn.set_config(enable_metadata_routing=True)``) "
+            "and call ``set_fit_request(groups=True)`` on the detector. Without "
+            "routing, ``GridSearchCV.fit(X, y, groups=groups)`` gives ``groups`` to "
+            "the splitter only, and the detector trains on all its training samples "
+            "as one task.",
+        ]
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, groups=None):
         """Train on episodes drawn from the tasks of ``X``.

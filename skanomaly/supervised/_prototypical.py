@@ -187,14 +187,6 @@ class PrototypicalDetector(EpisodicDetector):
     held-out tasks. :func:`~skanomaly.model_selection.score_new_tasks`
     measures a fitted detector adapted to each new task.
 
-    **Groups and metadata routing.** ``groups`` reaches ``fit`` inside a
-    ``Pipeline`` or ``GridSearchCV`` through scikit-learn's metadata
-    routing: enable it (``sklearn.set_config(enable_metadata_routing=True)``)
-    and call ``set_fit_request(groups=True)`` on the detector. Without
-    routing, ``GridSearchCV.fit(X, y, groups=groups)`` gives ``groups`` to
-    the splitter only, and the detector trains on all its training samples
-    as one task.
-
     **Threshold.** ``contamination="auto"`` sets ``offset_`` to 0: a sample
     is an outlier when it is nearer the anomaly prototype than the normal
     one (``p(anomaly | x) > 1/2``). This keeps its meaning after
