@@ -369,7 +369,12 @@ class GANomaly(ConvNetwork, ImageInput, BaseGradientDetector):
     the mean training image gets 0.48 to 0.51 on both (the turned stripes
     have the values around them). At the default learning rate, 60 epochs
     gave an image ROC AUC of 0.33 with seed 1, and 150 epochs 1.00 with
-    each seed.
+    each seed. On one-class MNIST at its defaults (``python
+    benchmarks/mnist_one_class.py --max-train 2000``: 2,000 training
+    images a digit, the whole test set), its mean ROC AUC over the ten
+    digits is 0.899, below :class:`~skanomaly.ConvAutoEncoder`'s 0.952 in
+    the same table (the paper's MNIST protocol, one digit the anomaly and
+    the nine others normal, is another).
 
     What differs from the paper: its networks are DCGAN's, with batch
     normalisation, leaky ReLUs in the encoders and the discriminator, a

@@ -65,15 +65,10 @@ class ChunkedMapper:
         self.dtype = np.dtype(dtype)
         self.output_dtype = np.dtype(output_dtype)
         self.progress = progress
-        if eager:
-            self._fn = map_fn
-        else:
+        self._fn = map_fn if eager else None
+        if not eager:
             signature = [tf.TensorSpec((None, *self.sample_shape), tf.as_dtype(self.dtype))]
-            # Traced once, here; calling the concrete function skips the
-            # matching of arguments to traces, which costs more than
-            # scoring a few rows through a small network.
-            with quiet_retracing():
-                self._fn = tf.function(map_fn, input_signature=signature).get_concrete_function()
+            self._traced = tf.function(map_fn, input_signature=signature)
         self._values_per_row = max(
             int(np.prod(self.sample_shape)), int(values_per_row or 0)
         )
@@ -87,6 +82,13 @@ class ChunkedMapper:
         return max(1, rows)
 
     def __call__(self, X):
+        if self._fn is None:
+            # Traced at the first call (a mapper may never be called); then
+            # the concrete function is called directly, which skips the
+            # matching of arguments to traces, a cost larger than scoring
+            # a few rows through a small network.
+            with quiet_retracing():
+                self._fn = self._traced.get_concrete_function()
         n_samples = X.shape[0]
         chunk_rows = self.chunk_rows(n_samples)
         if chunk_rows >= n_samples and not self.progress:

@@ -34,11 +34,18 @@ class _ThirdLabelUnlabelled(DeepSAD):
     """DeepSAD with any label outside {1, 0, -1} taken as unlabelled: the
     checks above then run to their end."""
 
+    @staticmethod
+    def _mapped(y):
+        if y is None:
+            return None
+        labels = np.asarray(y)
+        return np.where(np.isin(labels, [1, 0, -1]), labels, -1)
+
     def fit(self, X, y=None):
-        if y is not None:
-            labels = np.asarray(y)
-            y = np.where(np.isin(labels, [1, 0, -1]), labels, -1)
-        return super().fit(X, y)
+        return super().fit(X, self._mapped(y))
+
+    def partial_fit(self, X, y=None):
+        return super().partial_fit(X, self._mapped(y))
 
 
 def test_the_label_checks_fail_only_for_the_third_label():
