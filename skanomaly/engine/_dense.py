@@ -32,7 +32,9 @@ def dense_stack(units, *, activation, dropout=0.0, use_bias=True, name=None):
     """A ``Sequential`` of ``Dense`` layers, each followed by ``Dropout``
     when ``dropout > 0``.
     """
-    stack = []
+    # An empty Sequential cannot be built in Keras 3: no layers (a network
+    # whose only hidden layer is its code) is the identity.
+    stack = [] if units else [layers.Identity()]
     for width in units:
         stack.append(layers.Dense(width, activation=activation, use_bias=use_bias))
         if dropout > 0:

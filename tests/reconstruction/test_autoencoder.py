@@ -25,6 +25,13 @@ def test_hidden_units_give_a_mirrored_network(X):
     assert dense_widths(detector.model_) == [16, 3, 16, 6]
 
 
+def test_a_code_alone_is_a_network_too(X):
+    # No hidden layer around the code: the encoder and decoder are empty.
+    detector = AutoEncoder(hidden_units=(3,), epochs=1, random_state=0).fit(X)
+    assert dense_widths(detector.model_) == [3, 6]
+    assert np.isfinite(detector.score_samples(X)).all()
+
+
 @pytest.mark.parametrize(
     "n_features, expected", [(4, [16, 2, 16, 4]), (64, [64, 8, 64, 64]), (400, [128, 20, 128, 400])]
 )
