@@ -44,6 +44,8 @@ _LAZY = {
     "SlidingWindows": "skanomaly.features",
     "PretrainedFeatures": "skanomaly.features",
     "make_hog_ocsvm": "skanomaly.features",
+    "load": "skanomaly.utils",
+    "save": "skanomaly.utils",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .utils._parameters import Attribute, Parameter, SharedParameters
+from .utils._persistence import save
 
 __all__ = ["BaseDetector", "tukey_lower_fence"]
 
@@ -263,6 +264,21 @@ class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
         labels = np.ones(decision.shape[0], dtype=int)
         labels[decision < 0] = -1
         return labels
+
+    def save(self, path):
+        """Save the detector, fitted or not, to one file.
+
+        The same as :func:`skanomaly.save` (which also saves a ``Pipeline``
+        holding detectors): the parameters, the fitted state and the
+        versions that wrote it, read back by :func:`skanomaly.load` without
+        unpickling anything.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write.
+        """
+        save(self, path)
 
     # ----------------------------------------------------------- validation
     def _validate_input(self, X, reset):

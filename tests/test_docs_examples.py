@@ -23,7 +23,7 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = [
     "quickstart.rst", "sequences.rst", "images.rst", "industrial_inspection.rst",
-    "scaling.rst", "few_labels.rst", "conventions.rst",
+    "scaling.rst", "few_labels.rst", "conventions.rst", "saving.rst",
     "writing_a_detector.rst",
 ]
 SKIP_CLASS = "no-run"
