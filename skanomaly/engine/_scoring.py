@@ -66,12 +66,21 @@ class ChunkedMapper:
         self.output_dtype = np.dtype(output_dtype)
         self.progress = progress
         self._fn = map_fn if eager else None
-        if not eager:
-            signature = [tf.TensorSpec((None, *self.sample_shape), tf.as_dtype(self.dtype))]
-            self._traced = tf.function(map_fn, input_signature=signature)
+        signature = [tf.TensorSpec((None, *self.sample_shape), tf.as_dtype(self.dtype))]
+        # Traced at the first call, unless eager; export traces it anyway.
+        self._traced = tf.function(map_fn, input_signature=signature)
         self._values_per_row = max(
             int(np.prod(self.sample_shape)), int(values_per_row or 0)
         )
+
+    def concrete_function(self, batch_size=None):
+        """The traced function of one batch of shape ``(batch_size,
+        *sample_shape)`` (any size for None), as an export needs it."""
+        with quiet_retracing():
+            if batch_size is None:
+                return self._traced.get_concrete_function()
+            spec = tf.TensorSpec((batch_size, *self.sample_shape), tf.as_dtype(self.dtype))
+            return tf.function(self._traced.python_function).get_concrete_function(spec)
 
     def chunk_rows(self, n_samples):
         """Rows per chunk under scikit-learn's ``working_memory``."""
@@ -87,8 +96,7 @@ class ChunkedMapper:
             # the concrete function is called directly, which skips the
             # matching of arguments to traces, a cost larger than scoring
             # a few rows through a small network.
-            with quiet_retracing():
-                self._fn = self._traced.get_concrete_function()
+            self._fn = self.concrete_function()
         n_samples = X.shape[0]
         chunk_rows = self.chunk_rows(n_samples)
         if chunk_rows >= n_samples and not self.progress:
