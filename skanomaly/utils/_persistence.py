@@ -110,6 +110,9 @@ class _Encoder:
         )
 
     def _array(self, array, where):
+        if array.dtype == object and all(isinstance(item, str) for item in array.flat):
+            # Column names (feature_names_in_ of a fit on a data frame).
+            return {"strings": [list(array.shape), [str(item) for item in array.flat]]}
         if array.dtype.hasobject:
             raise TypeError(
                 f"cannot save {where}: an array of Python objects cannot be "
@@ -200,6 +203,11 @@ class _Decoder:
         (tag, value), = node.items()
         if tag == "array":
             return self.arrays[value]
+        if tag == "strings":
+            shape, items = value
+            strings = np.empty(len(items), dtype=object)
+            strings[:] = items
+            return strings.reshape(shape)
         if tag == "tuple":
             return tuple(self.decode(item) for item in value)
         if tag == "dict":

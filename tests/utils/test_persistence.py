@@ -187,6 +187,21 @@ def test_a_pipeline_is_saved_whole_and_the_method_saves_a_detector(tmp_path):
     assert_array_equal(load(tmp_path / "detector").score_samples(X), detector.score_samples(X))
 
 
+def test_a_detector_fitted_on_a_data_frame_keeps_its_column_names(tmp_path):
+    import pandas as pd
+    from skanomaly import AutoEncoder
+
+    frame = pd.DataFrame(_rows()[:, :3], columns=["speed", "load", "heat"])
+    detector = AutoEncoder(hidden_units=(2,), **FAST).fit(frame)
+    detector.save(tmp_path / "f")
+    loaded = load(tmp_path / "f")
+    assert_array_equal(loaded.feature_names_in_, ["speed", "load", "heat"])
+    assert loaded.feature_names_in_.dtype == object
+    assert_array_equal(loaded.score_samples(frame), detector.score_samples(frame))
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.score_samples(frame.rename(columns={"heat": "cold"}))
+
+
 def test_an_unfitted_estimator_keeps_its_parameters(tmp_path):
     from skanomaly import AutoEncoder
 
