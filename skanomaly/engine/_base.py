@@ -11,7 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import BaseDetector
 from ..utils._parameters import Attribute, Parameter
 from ._backend import keras, quiet_retracing, tf
-from ._devices import DeviceOptions, check_device, device_scope, on_device, scoring_device
+from ._devices import (
+    DeviceOptions, check_device, device_scope, enable_memory_growth, on_device, scoring_device,
+)
 from ._labels import check_labels
 from ._scaling import SCALINGS, apply_scaling, fit_scaling
 from ._scoring import ChunkedMapper
@@ -523,6 +525,9 @@ class BaseDeepDetector(BaseDetector):
         frozen_weights = state.pop("_frozen_weights", None)
         saved_network = state.pop("_network_state", None)
         super().__setstate__(state)
+        if saved_network is not None or frozen_weights is not None:
+            # Before the first network is built, which starts CUDA: quietly.
+            enable_memory_growth()
         if frozen_weights is not None:
             self._frozen_ = self._new_frozen(self._sample_shape_, pretrained=False)
             for name, part in self._frozen_.items():
