@@ -1,7 +1,10 @@
-"""Command line: ``skanomaly demo`` (or ``python -m skanomaly demo``)."""
+"""Command line: ``skanomaly demo``, ``skanomaly fit`` and ``skanomaly score``
+(or ``python -m skanomaly ...``); ``skanomaly COMMAND --help`` explains each."""
 
 import argparse
 import sys
+
+from ._cli import add_commands, run
 
 
 def main(argv=None):
@@ -31,7 +34,11 @@ def main(argv=None):
         "--output", default="demo_output", help="output folder (default: %(default)s)"
     )
     demo.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    demo.set_defaults(run=None)
+    add_commands(commands)
     args = parser.parse_args(argv)
+    if args.run is not None:
+        return run(args)
 
     if any(d not in range(10) for d in args.digits):
         parser.error("--digits takes digits from 0 to 9")
