@@ -1,0 +1,7 @@
+"""Detectors that read how a network learns: the gradients a sample
+backpropagates (GradCon) and the course of its loss over training (loss
+profiles)."""
+
+from ._gradcon import ConvGradCon, GradCon
+
+__all__ = ["ConvGradCon", "GradCon"]
