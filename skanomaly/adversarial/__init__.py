@@ -4,5 +4,6 @@ own optimizer (the engine's ``trained_parts``)."""
 
 from ._ganomaly import GANomaly
 from ._ognet import OGNet
+from ._synthesize_compare import SynthesizeCompare
 
-__all__ = ["GANomaly", "OGNet"]
+__all__ = ["GANomaly", "OGNet", "SynthesizeCompare"]

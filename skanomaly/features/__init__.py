@@ -9,9 +9,11 @@ from ._hog_ocsvm import make_hog_ocsvm
 from ._patches import PatchExtractor, extract_patches, patch_scores_to_maps
 from ._pretrained import PretrainedFeatures
 from ._resize import ImageLoader, ImageResizer, load_images
+from ._segmentation import ColourSegmenter
 from ._windows import SlidingWindows
 
 __all__ = [
+    "ColourSegmenter",
     "HOGTransformer",
     "ImageLoader",
     "ImageResizer",
