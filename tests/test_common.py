@@ -22,8 +22,10 @@ from skanomaly import (
     AutoEncoder,
     CNNLSTMAutoEncoder,
     ConvAutoEncoder,
+    ConvGradCon,
     DeepSVDD,
     GANomaly,
+    GradCon,
     HOGTransformer,
     LSTMAutoEncoder,
     MemAE,
@@ -34,6 +36,7 @@ from skanomaly import (
     ReverseDistillation,
     StudentTeacher,
     SlidingWindows,
+    SynthesizeCompare,
 )
 from skanomaly.metrics import anomaly_roc_auc_scorer
 from skanomaly.model_selection import NoveltySplit
@@ -85,10 +88,11 @@ DETECTORS = [
     CNNLSTMAutoEncoder(filters=(4,), lstm_units=(4,), **FAST_SEQUENCES),
     RNNForecaster(hidden_units=(4,), horizon=1, **FAST_SEQUENCES),
     KerasDetector(UserModel("autoencoder"), **FAST),
+    GradCon(hidden_units=(2,), validation_fraction=0.0, **FAST),
 ]
 # Detectors of tabular rows; the sequence detectors (which take 3-D input)
 # have their own input tests in tests/sequence/test_inputs.py.
-DEEP_CLASSES = [AutoEncoder, VAE, DeepSVDD]
+DEEP_CLASSES = [AutoEncoder, VAE, DeepSVDD, GradCon]
 
 
 @parametrize_with_checks(DETECTORS)
@@ -159,6 +163,10 @@ IMAGE_DETECTORS = [
         weights=None, input_size=32, n_students=2, student_filters=4, student_depth=1,
         **FAST_IMAGES,
     ),
+    ConvGradCon(**FAST_IMAGES),
+    # Its two-epoch discrepancy maps of the checks' blobs leave no image
+    # beyond Tukey's fence: a float contamination for check_outliers_train.
+    SynthesizeCompare(contamination=0.1, **FAST),
 ]
 # The checks that fit with a y of three classes (0, 1, 2): a detector that
 # learns from labels refuses the 2 with a clear error.
@@ -233,7 +241,7 @@ _MEMORY_CHECKS = [
 ]
 
 
-# StudentTeacher's float32 scores can differ in the seventh significant
+# StudentTeacher's and SynthesizeCompare's float32 scores can differ in the seventh significant
 # digit with the batch they are scored in (its Notes say so, as every
 # float32 detector's do); the check allows none.
 _BATCH_DEPENDENT = pytest.mark.xfail(
@@ -243,7 +251,10 @@ _BATCH_DEPENDENT = pytest.mark.xfail(
 
 
 def _with_marks(estimator, check_name):
-    if type(estimator) is StudentTeacher and check_name == "check_methods_subset_invariance":
+    if (
+        type(estimator) in (StudentTeacher, SynthesizeCompare)
+        and check_name == "check_methods_subset_invariance"
+    ):
         return pytest.param(estimator, check_name, marks=_BATCH_DEPENDENT)
     return (estimator, check_name)
 
@@ -266,8 +277,9 @@ def test_image_detectors_pass_those_checks_given_an_image_shape(estimator, check
 def test_every_public_estimator_is_checked():
     # The transformers run the same checks in their own test modules:
     # tests/features/test_hog.py, test_windows.py and test_resize.py
-    # (ImageLoader, ImageResizer), test_patches.py (PatchExtractor) and
-    # test_pretrained.py (PretrainedFeatures).
+    # (ImageLoader, ImageResizer), test_patches.py (PatchExtractor),
+    # test_pretrained.py (PretrainedFeatures) and test_segmentation.py
+    # (ColourSegmenter).
     # TransferHead, which learns from labels when given, in
     # tests/feature_space/test_transfer_head.py; PatchSVDD, which needs
     # larger images than most checks give, in tests/one_class/test_patch_svdd.py;
@@ -278,7 +290,9 @@ def test_every_public_estimator_is_checked():
     from skanomaly.one_class import PatchSVDD
     from skanomaly.calibration import ConformalThreshold
     from skanomaly.supervised import DeepSAD, DevNet, MAMLDetector, PrototypicalDetector
-    from skanomaly.features import ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures
+    from skanomaly.features import (
+        ColourSegmenter, ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures,
+    )
 
     checked = (
         {type(e) for e in DETECTORS}
@@ -288,6 +302,7 @@ def test_every_public_estimator_is_checked():
         | {PretrainedFeatures, TransferHead, PatchSVDD}
         | {DeepSAD, DevNet, PrototypicalDetector, MAMLDetector}
         | {ConformalThreshold}
+        | {ColourSegmenter}
     )
     assert {cls for _, cls in all_estimators()} == checked
 

@@ -71,10 +71,11 @@ def _estimators():
         DeepSVDD, DevNet, GANomaly, HOGTransformer, KerasDetector,
         LSTMAutoEncoder, MAMLDetector, MemAE, OGNet, PaDiM, PatchCore,
         PatchSVDD, PretrainedFeatures, PrototypicalDetector, RNNForecaster,
-        ReverseDistillation, SlidingWindows, StudentTeacher, TransferHead,
+        ReverseDistillation, SlidingWindows, StudentTeacher, SynthesizeCompare,
+        TransferHead, ConvGradCon, GradCon,
     )
     from skanomaly.calibration import ConformalThreshold
-    from skanomaly.features import ImageLoader, ImageResizer, PatchExtractor
+    from skanomaly.features import ColourSegmenter, ImageLoader, ImageResizer, PatchExtractor
 
     rows = lambda _: (_rows(), {})  # noqa: E731
     images = lambda _: (_images(), {})  # noqa: E731
@@ -104,6 +105,9 @@ def _estimators():
         MNAD: (MNAD(n_memory=2, **FAST_IMAGES), images),
         OGNet: (OGNet(phase_two_steps=2, **FAST), images),
         GANomaly: (GANomaly(latent_dim=2, **FAST_IMAGES), images),
+        SynthesizeCompare: (SynthesizeCompare(filters=(4,), **FAST), images),
+        GradCon: (GradCon(hidden_units=(4, 2), **FAST), rows),
+        ConvGradCon: (ConvGradCon(filters=(4,), **FAST_IMAGES), images),
         PatchCore: (PatchCore(coreset_ratio=0.1, random_state=0, **BACKBONE), images),
         PaDiM: (PaDiM(n_features=10, random_state=0, **BACKBONE), images),
         ReverseDistillation: (
@@ -132,6 +136,7 @@ def _estimators():
         HOGTransformer: (HOGTransformer(pixels_per_cell=(4, 4), cells_per_block=(1, 1)), images),
         SlidingWindows: (SlidingWindows(window_length=4, stride=2), sequences),
         PretrainedFeatures: (PretrainedFeatures(**BACKBONE), images),
+        ColourSegmenter: (ColourSegmenter(n_segments=2, random_state=0), images),
         ImageResizer: (ImageResizer((4, 4), flatten=True, image_shape=(8, 8)), images),
         PatchExtractor: (PatchExtractor((4, 4)), lambda _: (_images().reshape(-1, 8, 8), {})),
         ImageLoader: (ImageLoader(color="gray"), lambda tmp: (_image_files(tmp), {})),
