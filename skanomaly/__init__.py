@@ -41,6 +41,8 @@ _LAZY = {
     "SynthesizeCompare": "skanomaly.adversarial",
     "GradCon": "skanomaly.dynamics",
     "ConvGradCon": "skanomaly.dynamics",
+    "LossProfileDetector": "skanomaly.dynamics",
+    "ConvLossProfileDetector": "skanomaly.dynamics",
     "RNNForecaster": "skanomaly.prediction",
     "KerasDetector": "skanomaly.custom",
     "HOGTransformer": "skanomaly.features",

@@ -285,10 +285,13 @@ def test_every_public_estimator_is_checked():
     # larger images than most checks give, in tests/one_class/test_patch_svdd.py;
     # DeepSAD, DevNet, PrototypicalDetector and MAMLDetector, which learn
     # from labels, in tests/supervised/; ConformalThreshold, which wraps a
-    # detector, in tests/calibration/.
+    # detector, in tests/calibration/; LossProfileDetector and
+    # ConvLossProfileDetector, which learn from labels when given, in
+    # tests/dynamics/test_loss_profile.py.
     from skanomaly.feature_space import TransferHead
     from skanomaly.one_class import PatchSVDD
     from skanomaly.calibration import ConformalThreshold
+    from skanomaly.dynamics import ConvLossProfileDetector, LossProfileDetector
     from skanomaly.supervised import DeepSAD, DevNet, MAMLDetector, PrototypicalDetector
     from skanomaly.features import (
         ColourSegmenter, ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures,
@@ -303,6 +306,7 @@ def test_every_public_estimator_is_checked():
         | {DeepSAD, DevNet, PrototypicalDetector, MAMLDetector}
         | {ConformalThreshold}
         | {ColourSegmenter}
+        | {LossProfileDetector, ConvLossProfileDetector}
     )
     assert {cls for _, cls in all_estimators()} == checked
 

@@ -72,7 +72,7 @@ def _estimators():
         LSTMAutoEncoder, MAMLDetector, MemAE, OGNet, PaDiM, PatchCore,
         PatchSVDD, PretrainedFeatures, PrototypicalDetector, RNNForecaster,
         ReverseDistillation, SlidingWindows, StudentTeacher, SynthesizeCompare,
-        TransferHead, ConvGradCon, GradCon,
+        TransferHead, ConvGradCon, GradCon, ConvLossProfileDetector, LossProfileDetector,
     )
     from skanomaly.calibration import ConformalThreshold
     from skanomaly.features import ColourSegmenter, ImageLoader, ImageResizer, PatchExtractor
@@ -107,6 +107,8 @@ def _estimators():
         GANomaly: (GANomaly(latent_dim=2, **FAST_IMAGES), images),
         SynthesizeCompare: (SynthesizeCompare(filters=(4,), **FAST), images),
         GradCon: (GradCon(hidden_units=(4, 2), **FAST), rows),
+        LossProfileDetector: (LossProfileDetector(hidden_units=(4, 2), n_snapshots=2, **FAST), labelled),
+        ConvLossProfileDetector: (ConvLossProfileDetector(latent_dim=2, n_snapshots=2, **FAST), images),
         ConvGradCon: (ConvGradCon(filters=(4,), **FAST_IMAGES), images),
         PatchCore: (PatchCore(coreset_ratio=0.1, random_state=0, **BACKBONE), images),
         PaDiM: (PaDiM(n_features=10, random_state=0, **BACKBONE), images),
