@@ -21,13 +21,10 @@ from ..engine._conv import (
     conv_encoder,
 )
 from ..engine._devices import per_replica
-from ._networks import ConvDiscriminator
+from ._networks import ConvDiscriminator, GANOptimizers
 
 layers = keras.layers
 ops = keras.ops
-
-#: The paper's Adam momentum for both networks (DCGAN's setting).
-ADAM_BETA_1 = 0.5
 
 #: The losses a training step logs, each averaged over the epoch; all but
 #: the count of resets are logged on the validation images too.
@@ -261,7 +258,7 @@ class GANomalyNetwork(ReconstructionImageNetwork):
         return per_replica(ops.cast(collapsed, "float32"))
 
 
-class GANomaly(ConvNetwork, ImageInput, BaseGradientDetector):
+class GANomaly(GANOptimizers, ConvNetwork, ImageInput, BaseGradientDetector):
     """GANomaly anomaly detector for images (adversarially trained
     encoder-decoder-encoder).
 
@@ -445,14 +442,6 @@ class GANomaly(ConvNetwork, ImageInput, BaseGradientDetector):
         self.spectral_norm = spectral_norm
         self.reset_threshold = reset_threshold
         super().__init__(**params)
-
-    def _make_optimizers(self, network):
-        if isinstance(self.optimizer, str) and self.optimizer == "adam":
-            return {
-                part: keras.optimizers.Adam(self.learning_rate, beta_1=ADAM_BETA_1)
-                for part in network.trained_parts
-            }
-        return super()._make_optimizers(network)
 
     def _build_network(self, sample_shape):
         return GANomalyNetwork(

@@ -1,4 +1,5 @@
-"""Networks the adversarial detectors share: a convolutional discriminator."""
+"""What the adversarial detectors share: a convolutional discriminator, and
+the optimizers of their networks."""
 
 from ..engine import keras
 from ..engine._conv import apply_stack, conv_encoder
@@ -44,3 +45,22 @@ class ConvDiscriminator(keras.Model):
     def call(self, x, training=False):
         features = self.flatten(apply_stack(self.stack, x, training=training))
         return self.head(features, training=training)[:, 0], features
+
+
+#: Adam's first moment decay for every network of a GAN: DCGAN's setting,
+#: which GANomaly and pix2pix (SynthesizeCompare's generator) keep.
+ADAM_BETA_1 = 0.5
+
+
+class GANOptimizers:
+    """Mixin of a GAN detector: with ``optimizer="adam"`` (the default),
+    each trained part gets Adam with ``beta_1 = ADAM_BETA_1``; any other
+    optimizer as the engine makes it."""
+
+    def _make_optimizers(self, network):
+        if isinstance(self.optimizer, str) and self.optimizer == "adam":
+            return {
+                part: keras.optimizers.Adam(self.learning_rate, beta_1=ADAM_BETA_1)
+                for part in network.trained_parts
+            }
+        return super()._make_optimizers(network)

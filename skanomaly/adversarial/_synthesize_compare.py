@@ -12,16 +12,13 @@ from ..engine import BaseGradientDetector, ImageInput, keras
 from ..engine._conv import ConvNetwork, ImageNetwork, conv_encoder
 from ..engine._seeding import draw_seed
 from ..features._segmentation import ColourSegmenter
-from ._networks import ConvDiscriminator
+from ._networks import ConvDiscriminator, GANOptimizers
 
 __all__ = ["SynthesizeCompare"]
 
 layers = keras.layers
 ops = keras.ops
 
-#: Adam's first moment decay for the three networks: pix2pix's (and
-#: DCGAN's) setting for a generator and its discriminator.
-ADAM_BETA_1 = 0.5
 #: Share of the training images whose segmentation is altered in each
 #: step to make a synthetic anomaly; the others teach the discrepancy
 #: network what an unaltered image and its resynthesis look like.
@@ -289,7 +286,7 @@ def _resynthesize_scaled(network, center, scale, x):
     return synthesis * scale[:channels] + center[:channels]
 
 
-class SynthesizeCompare(ConvNetwork, ImageInput, BaseGradientDetector):
+class SynthesizeCompare(GANOptimizers, ConvNetwork, ImageInput, BaseGradientDetector):
     """Synthesize then compare: images resynthesised from their segmentation,
     and a network trained to find where the two differ.
 
@@ -588,13 +585,6 @@ class SynthesizeCompare(ConvNetwork, ImageInput, BaseGradientDetector):
         self.n_segments_ = n_classes
 
     # ------------------------------------------------------------ network
-    def _make_optimizers(self, network):
-        if isinstance(self.optimizer, str) and self.optimizer == "adam":
-            return {
-                part: keras.optimizers.Adam(self.learning_rate, beta_1=ADAM_BETA_1)
-                for part in network.trained_parts
-            }
-        return super()._make_optimizers(network)
 
     def _build_network(self, sample_shape):
         return SynthesizeCompareNetwork(
@@ -672,9 +662,6 @@ class SynthesizeCompare(ConvNetwork, ImageInput, BaseGradientDetector):
             channels)`` for colour ones, and rows for 2-D input.
         """
         check_is_fitted(self)
-        rows = getattr(X, "ndim", np.ndim(X)) == 2
         images = self._validate_input(X, reset=False)
         out = self._mappers["resynthesize"](self._with_segmentation(images, reset=False))
-        if rows:
-            return out.reshape(out.shape[0], -1)
-        return out[..., 0] if out.shape[-1] == 1 else out
+        return self._images_like(out, X)

@@ -121,44 +121,42 @@ if keras.backend.backend() != "tensorflow":
     raise _wrong_backend(keras.backend.backend())
 
 
-class _DropRetracingWarnings(logging.Filter):
-    """Drop TensorFlow's "triggered tf.function retracing" warning.
-
-    Every fitted detector traces its own training and scoring functions
-    once; TensorFlow counts those traces per code object and warns of
-    "excessive retracing" after a handful of fits (a grid search, the
-    estimator checks). The warning says nothing useful there.
+class ScopedLogFilter(logging.Filter):
+    """Drop TensorFlow's log records that contain ``text``, inside the
+    blocks of ``with filter():`` only (in any thread), so that the user's
+    own TensorFlow code outside them still gets them.
     """
+
+    def __init__(self, text):
+        super().__init__()
+        self.text = text
+        self._lock = threading.Lock()
+        self._users = 0
 
     def filter(self, record):
-        return "triggered tf.function retracing" not in record.getMessage()
+        return self.text not in record.getMessage()
+
+    @contextlib.contextmanager
+    def __call__(self):
+        with self._lock:
+            if self._users == 0:
+                tf.get_logger().addFilter(self)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    tf.get_logger().removeFilter(self)
 
 
-_FILTER = _DropRetracingWarnings()
-_lock = threading.Lock()
-_users = 0
+#: Drop TensorFlow's "triggered tf.function retracing" warning while a
+#: detector trains or scores. Every fitted detector traces its own training
+#: and scoring functions once; TensorFlow counts those traces per code
+#: object and warns of "excessive retracing" after a handful of fits (a
+#: grid search, the estimator checks). The warning says nothing useful there.
+quiet_retracing = ScopedLogFilter("triggered tf.function retracing")
 
 
-@contextlib.contextmanager
-def quiet_retracing():
-    """Drop the retracing warning from TensorFlow's logger inside the block.
-
-    The filter is on TensorFlow's logger only while a detector trains or
-    scores (in any thread), so that the user's own TensorFlow code still
-    gets the warning.
-    """
-    global _users
-    with _lock:
-        if _users == 0:
-            tf.get_logger().addFilter(_FILTER)
-        _users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                tf.get_logger().removeFilter(_FILTER)
-
-
-__all__ = ["keras", "quiet_native_logs", "quiet_retracing", "tf"]
+__all__ = ["ScopedLogFilter", "keras", "quiet_native_logs", "quiet_retracing", "tf"]

@@ -8,49 +8,17 @@ samples, so that a detector's scoring stays chunked and traced like any
 other; it is the engine's only place for that TensorFlow-specific code.
 """
 
-import contextlib
-import logging
-import threading
-
-from ._backend import quiet_retracing, tf
+from ._backend import ScopedLogFilter, quiet_retracing, tf
 
 __all__ = ["per_sample_gradients"]
 
 
-class _DropLoopWarnings(logging.Filter):
-    """Drop TensorFlow's "<op> uses a while_loop. Fix that!" warning.
-
-    The vectoriser has no batched rule for a few gradient ops (the filter
-    gradient of a convolution among them) and runs those ops in a loop
-    over the samples, warning at every trace. The results are the same,
-    only slower; the warning says nothing a user can act on.
-    """
-
-    def filter(self, record):
-        return "uses a while_loop. Fix that!" not in record.getMessage()
-
-
-_FILTER = _DropLoopWarnings()
-_lock = threading.Lock()
-_users = 0
-
-
-@contextlib.contextmanager
-def _quiet_loop_warnings():
-    """The filter on TensorFlow's logger inside the block only, so that the
-    user's own vectorised code still gets the warning."""
-    global _users
-    with _lock:
-        if _users == 0:
-            tf.get_logger().addFilter(_FILTER)
-        _users += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _users -= 1
-            if _users == 0:
-                tf.get_logger().removeFilter(_FILTER)
+#: Drop TensorFlow's "<op> uses a while_loop. Fix that!" warning: the
+#: vectoriser has no batched rule for a few gradient ops (the filter
+#: gradient of a convolution among them) and runs those ops in a loop over
+#: the samples, warning at every trace. The results are the same, only
+#: slower; the warning says nothing a user can act on.
+_quiet_loop_warnings = ScopedLogFilter("uses a while_loop. Fix that!")
 
 
 def per_sample_gradients(loss_function, weights, inputs):

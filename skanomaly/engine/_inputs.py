@@ -239,12 +239,16 @@ class ImageInput:
             channels)`` for colour ones, and rows for 2-D input.
         """
         check_is_fitted(self)
-        flat = getattr(X, "ndim", np.ndim(X)) == 2
-        images = self._validate_input(X, reset=False)
-        out = self._mappers["reconstruct"](images)
-        if flat:
-            return out.reshape(out.shape[0], -1)
-        return out[..., 0] if out.shape[-1] == 1 else out
+        return self._images_like(self._mappers["reconstruct"](self._validate_input(X, reset=False)), X)
+
+    @staticmethod
+    def _images_like(images, X):
+        """``images`` (``(n, height, width, channels)``) laid out as the
+        input ``X`` was: rows for 2-D input, no channel axis for grayscale
+        images."""
+        if getattr(X, "ndim", np.ndim(X)) == 2:
+            return images.reshape(images.shape[0], -1)
+        return images[..., 0] if images.shape[-1] == 1 else images
 
 
 # --------------------------------------------------------------------------

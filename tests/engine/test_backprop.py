@@ -8,7 +8,7 @@ import tensorflow as tf
 from numpy.testing import assert_allclose
 
 from skanomaly.engine import keras
-from skanomaly.engine._backprop import _FILTER, per_sample_gradients
+from skanomaly.engine._backprop import _quiet_loop_warnings, per_sample_gradients
 
 ops = keras.ops
 
@@ -106,7 +106,7 @@ def test_convolutions_without_the_loop_warning(caplog):
     # vectorised map; TensorFlow's warning about it is dropped, and only
     # inside the function.
     assert "while_loop" not in caplog.text
-    assert _FILTER not in tf.get_logger().filters
+    assert _quiet_loop_warnings not in tf.get_logger().filters
     for got, expected in zip(gradients, one_by_one(loss, weights, inputs)):
         assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
 
