@@ -371,6 +371,18 @@ def run_one(detector, seed, X_train, X_test, y_test, y_train=None):
     return result, messages
 
 
+#: Parameters that make a fit as short as it gets, where a detector has them
+#: (two epochs: a loss profile takes two snapshots at least, one an epoch).
+SHORTEST_FIT = {"epochs": 2, "epoch_num": 2, "warm_up_epochs": 1, "n_snapshots": 2}
+
+
+def shortest_fit(estimator):
+    """``estimator`` set to the shortest fit it allows (see SHORTEST_FIT),
+    for an untimed warm-up."""
+    params = estimator.get_params()
+    return estimator.set_params(**{k: v for k, v in SHORTEST_FIT.items() if k in params})
+
+
 def warm_up(detectors):
     """One small untimed fit of each deep detector, so that the timed runs
     leave out the process's one-off start-up (TensorFlow's and PyTorch's
@@ -386,9 +398,7 @@ def warm_up(detectors):
             warnings.simplefilter("ignore")
             try:
                 estimator = detector.make(0, X_train.shape[1])
-                short = {"epochs": 2, "epoch_num": 2, "warm_up_epochs": 1}
-                params = estimator.get_params()
-                estimator.set_params(**{k: v for k, v in short.items() if k in params})
+                shortest_fit(estimator)
                 detector.fit(estimator, X_train, y_train, 0)
                 if detector.convention == "normality":
                     estimator.score_samples(X_test)

@@ -40,7 +40,14 @@ Protocol
   SqueezeNet's ``fire9`` features averaged over the image
   (``PretrainedFeatures`` then a 1-nearest-neighbour distance), which gives
   no map; HOG + One-Class SVM, ``make_hog_ocsvm()`` (cells of 8x8 pixels,
-  blocks of 3x3 cells), as the baseline, which gives no map.
+  blocks of 3x3 cells), as the baseline, which gives no map. In a later run
+  (the same protocol and machine): the adversarial ``GANomaly``, ``OGNet``
+  and ``SynthesizeCompare`` and the training-dynamics ``ConvGradCon`` and
+  ``ConvLossProfileDetector``, at their defaults (each with its own score:
+  GANomaly's latent distance, OGNet's discriminator logit,
+  SynthesizeCompare's top-5% mean of its discrepancy map, ConvGradCon's
+  reconstruction error plus its gradient loss, ConvLossProfileDetector's
+  mean standardised log-loss over 10 snapshots, without labels).
 * Metrics on the test tiles: image ROC AUC (a defective tile the positive
   class, from ``score_samples``); pixel ROC AUC (``pixel_roc_auc_score``,
   the pixels of all test tiles pooled) and AUPRO up to a false positive
@@ -168,6 +175,11 @@ DETECTORS = {
     "skanomaly.TransferHead(fire9 trained)": _pretrained("TransferHead", unfreeze_layers=3),
     "SqueezeNet-fire9+1NN": _pooled_features_knn,
     "HOG+OCSVM": _hog_ocsvm,
+    "skanomaly.GANomaly": _skanomaly("GANomaly"),
+    "skanomaly.OGNet": _skanomaly("OGNet"),
+    "skanomaly.SynthesizeCompare": _skanomaly("SynthesizeCompare"),
+    "skanomaly.ConvGradCon": _skanomaly("ConvGradCon"),
+    "skanomaly.ConvLossProfileDetector": _skanomaly("ConvLossProfileDetector"),
 }
 
 
@@ -288,7 +300,7 @@ def warm_up(names, image_size):
         if name.startswith("skanomaly."):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                DETECTORS[name](1).fit(X).score_samples(X)
+                _protocol.shortest_fit(DETECTORS[name](1)).fit(X).score_samples(X)
 
 
 # --------------------------------------------------------------------------
