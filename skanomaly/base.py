@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .utils._parameters import Attribute, Parameter, SharedParameters
 from .utils._persistence import save
+from .utils._validation import check_finite_output
 
 __all__ = ["BaseDetector", "tukey_lower_fence"]
 
@@ -230,7 +231,7 @@ class BaseDetector(SharedParameters, OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
-        return self._score_samples(X)
+        return check_finite_output(self._score_samples(X), X, type(self).__name__)
 
     def decision_function(self, X):
         """Score shifted by ``offset_``: negative for outliers.

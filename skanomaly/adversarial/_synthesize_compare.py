@@ -12,6 +12,7 @@ from ..engine import BaseGradientDetector, ImageInput, keras
 from ..engine._conv import ConvNetwork, ImageNetwork, conv_encoder
 from ..engine._seeding import draw_seed
 from ..features._segmentation import ColourSegmenter
+from ..utils._validation import check_finite_output
 from ._networks import ConvDiscriminator, GANOptimizers
 
 __all__ = ["SynthesizeCompare"]
@@ -641,7 +642,8 @@ class SynthesizeCompare(GANOptimizers, ConvNetwork, ImageInput, BaseGradientDete
         """
         check_is_fitted(self)
         images = self._validate_input(X, reset=False)
-        return self._mappers["anomaly_map"](self._with_segmentation(images, reset=False))
+        maps = self._mappers["anomaly_map"](self._with_segmentation(images, reset=False))
+        return check_finite_output(maps, images, type(self).__name__, "anomaly maps")
 
     def resynthesize(self, X):
         """The generator's image from each image's segmentation, in input

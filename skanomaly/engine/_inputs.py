@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 import numpy as np
 
 from ..utils._parameters import Attribute, Parameter
-from ..utils._validation import validate_images, validate_sequences
+from ..utils._validation import check_finite_output, validate_images, validate_sequences
 from ._backend import keras
 
 __all__ = ["AGGREGATIONS", "ImageInput", "SequenceInput", "aggregate_map"]
@@ -218,7 +218,10 @@ class ImageInput:
             see the detector's Notes for what a pixel's value is.
         """
         check_is_fitted(self)
-        return self._mappers["anomaly_map"](self._validate_input(X, reset=False))
+        X = self._validate_input(X, reset=False)
+        return check_finite_output(
+            self._mappers["anomaly_map"](X), X, type(self).__name__, "anomaly maps"
+        )
 
     @available_if(_network_reconstructs)
     def reconstruct(self, X):
@@ -372,7 +375,10 @@ class SequenceInput:
             detector's Notes for its exact meaning).
         """
         check_is_fitted(self)
-        return self._mappers["anomaly_map"](self._validate_input(X, reset=False))
+        X = self._validate_input(X, reset=False)
+        return check_finite_output(
+            self._mappers["anomaly_map"](X), X, type(self).__name__, "anomaly maps"
+        )
 
     @available_if(_network_reconstructs)
     def reconstruct(self, X):

@@ -82,6 +82,20 @@ class ChunkedMapper:
             spec = tf.TensorSpec((batch_size, *self.sample_shape), tf.as_dtype(self.dtype))
             return tf.function(self._traced.python_function).get_concrete_function(spec)
 
+    def _check_range(self, X):
+        """Refuse values that the network's dtype cannot hold: cast to
+        float32, they would become infinite and give meaningless output."""
+        if self.dtype != np.float32 or np.asarray(X).dtype.itemsize <= 4:
+            return
+        largest = float(np.max(np.abs(X))) if X.size else 0.0
+        limit = float(np.finfo(np.float32).max)
+        if largest > limit:
+            raise ValueError(
+                f"X holds values of magnitude up to {largest:.3g}, beyond the "
+                f"range of float32 ({limit:.3g}), in which "
+                "this network computes. Give X on the scale of the training data."
+            )
+
     def chunk_rows(self, n_samples):
         """Rows per chunk under scikit-learn's ``working_memory``."""
         rows = get_chunk_n_rows(
@@ -97,6 +111,7 @@ class ChunkedMapper:
             # matching of arguments to traces, a cost larger than scoring
             # a few rows through a small network.
             self._fn = self.concrete_function()
+        self._check_range(X)
         n_samples = X.shape[0]
         chunk_rows = self.chunk_rows(n_samples)
         if chunk_rows >= n_samples and not self.progress:

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils._validation import validate_images
+from ..utils._validation import check_finite_output, validate_images
 
 __all__ = ["HOGTransformer"]
 
@@ -229,7 +229,7 @@ class HOGTransformer(TransformerMixin, BaseEstimator):
                 feature_vector=True,
                 channel_axis=channel_axis,
             )
-        return X_hog
+        return check_finite_output(X_hog, images, type(self).__name__, "HOG features")
 
     def get_feature_names_out(self, input_features=None):
         """Get output feature names for transformation.

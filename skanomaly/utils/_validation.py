@@ -590,3 +590,26 @@ def validate_samples(estimator, X, *, reset=True, ensure_min_samples=1):
             f"samples of shape {estimator.sample_shape_}."
         )
     return X
+
+
+def check_finite_output(values, X, owner, what="scores"):
+    """``values`` computed from ``X``, or a ValueError if any is NaN or
+    infinite.
+
+    Finite input can still overflow a computation (values near the largest
+    float, or beyond float32's range for a network that computes in
+    float32); a NaN score would then pass for a normal sample, since
+    ``NaN < 0`` is false. The error names the problem and the input's
+    largest magnitude.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        largest = float(np.max(np.abs(np.asarray(X, dtype=np.float64))))
+        raise ValueError(
+            f"{owner}: the {what} of {int(bad.sum())} of the {bad.size} "
+            f"samples are NaN or infinite: their values overflow the "
+            f"computation (the largest magnitude in X is {largest:.3g}). "
+            "Give X on the scale of the training data."
+        )
+    return values
