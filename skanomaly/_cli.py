@@ -328,7 +328,7 @@ def run(args):
     is printed as one line on stderr, with exit status 2."""
     try:
         args.run(args)
-    except (CommandLineError, ValueError, TypeError, FileNotFoundError) as error:
+    except (CommandLineError, ValueError, TypeError, OSError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"skanomaly {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -466,8 +466,9 @@ class BaseDeepDetector(BaseDetector):
         Parameters
         ----------
         path : str or path-like
-            A directory to write the SavedModel to, or the LiteRT file
-            (replaced if it exists).
+            A directory to write the SavedModel to, or the LiteRT file. An
+            earlier export there is replaced; anything else is left alone,
+            with an error.
         format : {"saved_model", "litert"}, default="saved_model"
             TensorFlow's SavedModel, or LiteRT (TFLite) for edge devices.
         batch_size : int, default=None
@@ -484,13 +485,15 @@ class BaseDeepDetector(BaseDetector):
         from ._export import FORMATS, export_detector
 
         check_is_fitted(self)
-        if format not in FORMATS:
+        if not isinstance(format, str) or format not in FORMATS:
             raise ValueError(
                 f"{type(self).__name__}.export: format must be one of "
                 f"{sorted(FORMATS)}, got {format!r}."
             )
         if batch_size is not None and not (
-            isinstance(batch_size, numbers.Integral) and batch_size >= 1
+            isinstance(batch_size, numbers.Integral)
+            and not isinstance(batch_size, bool)
+            and batch_size >= 1
         ):
             raise ValueError(
                 f"{type(self).__name__}.export: batch_size must be None or a "

@@ -93,9 +93,10 @@ def export_detector(detector, path, format, batch_size=None):
     :data:`FORMATS`), for batches of ``batch_size`` samples (any number
     for None); returns the path written."""
     path = Path(path)
+    _check_replaceable(path, format)
     if format == "saved_model":
         if path.exists():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            shutil.rmtree(path)
         functions = _write_saved_model(detector, path, batch_size)
         (path / "assets").mkdir(exist_ok=True)
         (path / "assets" / INFO_NAME).write_text(
@@ -118,6 +119,25 @@ def export_detector(detector, path, format, batch_size=None):
         json.dumps(_info(as_float32, functions, format, batch_size), indent=2)
     )
     return path
+
+
+def _check_replaceable(path, format):
+    """Refuse to write over anything but an earlier export of ``format``
+    (or an empty folder, for a SavedModel): ``export(".")`` must not
+    delete the user's files."""
+    if not path.exists():
+        return
+    if format == "saved_model":
+        earlier = path.is_dir() and (
+            not any(path.iterdir()) or (path / "assets" / INFO_NAME).is_file()
+        )
+    else:
+        earlier = path.is_file() and path.with_name(path.name + ".json").is_file()
+    if not earlier:
+        raise ValueError(
+            f"{path} exists and is not an earlier skanomaly export; export "
+            "replaces only those. Choose a new path, or remove it first."
+        )
 
 
 def _litert_failure(detector, message, batch_size):

@@ -21,6 +21,7 @@ import io
 import json
 import platform
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +241,9 @@ class _Decoder:
             raise TypeError(f"{cls.__qualname__} named in the file is not an estimator")
         estimator = cls.__new__(cls)
         estimator.__setstate__(self.decode(state))
+        missing = [name for name in cls._get_param_names() if name not in vars(estimator)]
+        if missing:
+            raise ValueError(f"its {cls.__name__} lacks the parameters {missing}")
         return estimator
 
 
@@ -340,11 +344,27 @@ def load(path):
             with archive.open(_ARRAYS) as member:
                 with np.load(member, allow_pickle=False) as stored:
                     arrays = {key: stored[key] for key in stored.files}
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+    # What a damaged or foreign file raises on the way: a bad zip or
+    # compressed stream (zlib.error, EOFError, OSError), bad JSON (a
+    # ValueError), members that are missing or not an .npz of plain arrays.
+    except (
+        zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError,
+        TypeError, AttributeError, RuntimeError, NotImplementedError, RecursionError,
+    ) as error:
         raise ValueError(
-            f"{path} is not a file written by skanomaly.save ({error})."
+            f"{path} is not a file written by skanomaly.save, or it is damaged "
+            f"({type(error).__name__} while reading it)."
         ) from None
-    written_by = manifest.get("versions", {}).get("skanomaly", "an unknown version")
+    if not (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("versions"), dict)
+        and "estimator" in manifest
+    ):
+        raise ValueError(
+            f"{path} is not a file written by skanomaly.save: its {_MANIFEST} "
+            "lacks the versions or the estimator."
+        )
+    written_by = manifest["versions"].get("skanomaly", "an unknown version")
     here = skanomaly.__version__
     if manifest.get("format") != FORMAT_VERSION:
         raise ValueError(
@@ -355,7 +375,10 @@ def load(path):
         )
     try:
         return _Decoder(arrays).estimator(manifest["estimator"])
-    except (ValueError, TypeError, KeyError, AttributeError, ImportError) as error:
+    except (
+        ValueError, TypeError, KeyError, AttributeError, ImportError, IndexError,
+        RecursionError,
+    ) as error:
         raise ValueError(
             f"cannot load {path}, written by skanomaly {written_by}, with "
             f"skanomaly {here}: {error}"
