@@ -400,3 +400,154 @@ def test_auto_contamination_is_tukeys_fence_of_the_training_scores(X):
 
     detector = LossProfileDetector(hidden_units=(4, 2), **TINY).fit(X)
     assert detector.offset_ == pytest.approx(tukey_lower_fence(detector.score_samples(X)))
+
+
+# ------------------------------------------------ the reinforcement sampler
+
+REINFORCE = dict(hidden_units=(4, 2), sampler="reinforce", epochs=4, n_snapshots=2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def subtle(X):
+    # Labelled anomalies hardly apart, so that the separation, and so the
+    # reward, changes from epoch to epoch.
+    X = X.copy()
+    X[:4] *= 1.5
+    y = -np.ones(len(X), dtype=int)
+    y[:3] = 1
+    return X, y
+
+
+def test_the_sampler_records_its_policy_epoch_by_epoch(subtle):
+    X, y = subtle
+    detector = LossProfileDetector(**REINFORCE).fit(X, y)
+    history = detector.sampler_history_
+    assert sorted(history) == ["probabilities", "reward", "separation"]
+    assert all(len(values) == 4 for values in history.values())
+    # The first epoch draws evenly from the 4 bins; the policy then moves.
+    assert_allclose(history["probabilities"][0], [0.25] * 4)
+    assert_allclose(np.sum(history["probabilities"], axis=1), 1.0)
+    assert detector.sampler_logits_.shape == (4,)
+    # Each reward is the change of the separation over its epoch.
+    assert_allclose(history["reward"][1:], np.diff(history["separation"]))
+    assert np.any(np.asarray(history["reward"]) != 0)
+    assert np.any(detector.sampler_logits_ != 0)
+    # The separation is the ROC AUC of the last epoch's loss (the profile's
+    # last point) between the labelled anomalies and the held-out samples.
+    losses = detector.loss_profiles(X)[:, -1]
+    held_out = (y != 1) & ~detector.trained_on_
+    expected = roc_auc_score(
+        np.r_[np.ones(3), np.zeros(held_out.sum())], np.r_[losses[y == 1], losses[held_out]]
+    )
+    assert history["separation"][-1] == pytest.approx(expected, abs=1e-6)
+    # The predictor is fitted as with uniform batches.
+    assert detector.supervised_ and detector.coef_.shape == (2,)
+
+
+class _Stream:
+    def publish(self, indices):
+        self.published = np.asarray(indices)
+
+
+def test_reinforce_moves_the_policy_towards_the_draws_before_a_gain():
+    from skanomaly.dynamics import _loss_profile
+
+    # 8 training samples (2 a bin), 2 anomalies, 2 held-out samples; the
+    # losses stand in for the network's, the anomalies' rising after the
+    # first epoch so that the separation goes from 0.5 to 1.
+    trained_on = np.r_[np.ones(8, bool), np.zeros(4, bool)]
+    anomalies = np.r_[np.zeros(8, bool), True, True, False, False]
+    held_out = np.r_[np.zeros(10, bool), True, True]
+    before = np.r_[np.arange(8.0), 1.0, 2.0, 1.0, 2.0]
+    after = np.r_[np.arange(8.0), 3.0, 4.0, 1.0, 2.0]
+    losses = iter([after])  # what the network gives after the epoch
+    sampler = _loss_profile._ReinforceSampler(
+        lambda X: next(losses), np.zeros((12, 1)), trained_on, anomalies, held_out,
+        logits=np.zeros(4), history={"probabilities": [], "separation": [], "reward": []},
+        seed=0, epochs_before=0,
+    )
+    sampler.n_draws = 8
+    table = sampler._draw(before[trained_on])
+    counts = sampler.counts
+    # Each draw is a sample of the bin drawn: bin k holds samples 2k, 2k+1.
+    assert_array_equal(np.bincount(table // 2, minlength=4), counts)
+    sampler.separation = sampler._separation(before)
+    assert sampler.separation == 0.5
+    sampler.stream = _Stream()
+    sampler.on_epoch_end(0)
+    assert sampler.history["reward"] == [0.5]
+    # The first advantage is the reward over its own scale, 1: the logits
+    # take a step along the epoch's log-probability gradient.
+    step = _loss_profile.SAMPLER_LEARNING_RATE * (counts - 8 * 0.25) / np.sqrt(8)
+    assert_allclose(sampler.logits, step)
+    # The next epoch's draws were published, from the moved policy.
+    assert sampler.stream.published.shape == (8,)
+    assert_allclose(sampler.probabilities, np.exp(step) / np.exp(step).sum())
+
+
+def test_the_sampler_is_reproducible_and_survives_a_pickle_round_trip(subtle):
+    X, y = subtle
+    runs = [LossProfileDetector(warm_start=True, **REINFORCE).fit(X, y) for _ in range(2)]
+    assert_array_equal(runs[0].score_samples(X), runs[1].score_samples(X))
+    assert_array_equal(runs[0].sampler_logits_, runs[1].sampler_logits_)
+    restored = pickle.loads(pickle.dumps(runs[0]))
+    assert_array_equal(restored.sampler_logits_, runs[0].sampler_logits_)
+    # A warm start goes on from the policy, after the round trip as before.
+    restored.fit(X, y)
+    runs[0].fit(X, y)
+    assert_array_equal(restored.score_samples(X), runs[0].score_samples(X))
+    assert_array_equal(restored.sampler_logits_, runs[0].sampler_logits_)
+    assert len(runs[0].sampler_history_["reward"]) == 8
+    # A different seed draws other batches.
+    other = LossProfileDetector(**{**REINFORCE, "random_state": 1}).fit(X, y)
+    assert not np.array_equal(other.sampler_logits_, runs[1].sampler_logits_)
+
+
+def test_a_uniform_fit_leaves_no_policy_behind(labelled):
+    X, y = labelled
+    detector = LossProfileDetector(**REINFORCE).fit(X, y)
+    detector.set_params(sampler="uniform").fit(X, y)
+    assert not hasattr(detector, "sampler_logits_")
+    assert not hasattr(detector, "sampler_history_")
+
+
+def test_images_can_be_sampled_too():
+    rng = np.random.RandomState(0)
+    images = _ramps(rng, 24)
+    images[:3, 2:5, 2:5] = 1.0
+    labels = np.r_[np.ones(3), -np.ones(21)].astype(int)
+    params = dict(latent_dim=2, sampler="reinforce", epochs=3, n_snapshots=2, random_state=0)
+    maps = []
+    for _ in range(2):
+        detector = ConvLossProfileDetector(**params).fit(images, labels)
+        maps.append(detector.anomaly_map(images))
+    assert_array_equal(maps[0], maps[1])
+    assert len(detector.sampler_history_["separation"]) == 3
+
+
+@pytest.mark.parametrize(
+    "params, labels, match",
+    [
+        ({}, None, "y labels no anomaly"),
+        ({}, "unlabelled", "y labels no anomaly"),
+        ({"holdout_fraction": 0.0}, "labelled", "holdout_fraction=0 holds none out"),
+        ({"sampler": "greedy"}, "labelled", "sampler"),
+    ],
+)
+def test_the_sampler_refuses_what_it_cannot_use(labelled, params, labels, match):
+    X, y = labelled
+    y = {None: None, "unlabelled": -np.ones(len(X), dtype=int), "labelled": y}[labels]
+    detector = LossProfileDetector(**{**REINFORCE, **params})
+    with pytest.raises(ValueError, match=match):
+        detector.fit(X, y)
+    assert not hasattr(detector, "model_")
+
+
+def test_the_sampler_refuses_a_distribute_strategy(labelled):
+    from skanomaly.engine._backend import tf
+
+    X, y = labelled
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    detector = LossProfileDetector(distribute=strategy, **REINFORCE)
+    with pytest.raises(ValueError, match="a tf.distribute strategy may read batches ahead"):
+        detector.fit(X, y)
