@@ -12,7 +12,6 @@ from ..engine import BaseGradientDetector, ImageInput, keras
 from ..engine._conv import ConvNetwork, ImageNetwork, conv_encoder
 from ..engine._seeding import draw_seed
 from ..features._segmentation import ColourSegmenter
-from ..utils._validation import check_finite_output
 from ._networks import ConvDiscriminator, GANOptimizers
 
 __all__ = ["SynthesizeCompare"]
@@ -619,31 +618,9 @@ class SynthesizeCompare(GANOptimizers, ConvNetwork, ImageInput, BaseGradientDete
         )
         return scorer
 
-    def _score_samples(self, X):
-        return self._scorer(self._with_segmentation(X, reset=False))
-
-    def anomaly_map(self, X):
-        """Probability of each pixel being anomalous, from the discrepancy
-        network.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, height, width), \
-                (n_samples, height, width, channels) or (n_samples, n_features)
-            Images of the shape seen in ``fit``, or flattened images one a
-            row.
-
-        Returns
-        -------
-        maps : ndarray of shape (n_samples, height, width)
-            One map per image, at the images' resolution, in [0, 1].
-            ``score_samples`` is minus its aggregate over the pixels
-            (``map_aggregation``).
-        """
-        check_is_fitted(self)
-        images = self._validate_input(X, reset=False)
-        maps = self._mappers["anomaly_map"](self._with_segmentation(images, reset=False))
-        return check_finite_output(maps, images, type(self).__name__, "anomaly maps")
+    def _network_input(self, X):
+        # The scoring functions take the images with their segmentation.
+        return self._with_segmentation(X, reset=False)
 
     def resynthesize(self, X):
         """The generator's image from each image's segmentation, in input
@@ -665,5 +642,5 @@ class SynthesizeCompare(GANOptimizers, ConvNetwork, ImageInput, BaseGradientDete
         """
         check_is_fitted(self)
         images = self._validate_input(X, reset=False)
-        out = self._mappers["resynthesize"](self._with_segmentation(images, reset=False))
+        out = self._mappers["resynthesize"](self._network_input(images))
         return self._images_like(out, X)

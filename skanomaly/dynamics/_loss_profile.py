@@ -703,7 +703,9 @@ class LossProfileDetector(_LossProfileBase):
       others'. The labelled anomalies are kept out of the autoencoder's
       training, and so is a share of the other samples
       (``holdout_fraction``), so that the predictor compares profiles of
-      samples the autoencoder has not trained on, as a new sample's is;
+      samples the autoencoder has not trained on, as a new sample's is
+      (``holdout_fraction=0.2`` and the regression's ``C=1``, scikit-learn's
+      default, were not tuned on a benchmark);
     * without labelled anomalies (``y=None``, or no ``1`` in ``y``): the
       mean of the standardised log-losses over the snapshots, how high a
       sample's loss stayed over the whole of training compared with the

@@ -435,7 +435,14 @@ class BaseDeepDetector(BaseDetector):
         )
 
     def _score_samples(self, X):
-        return self._scorer(X)
+        return self._scorer(self._network_input(X))
+
+    def _network_input(self, X):
+        """What the network's scoring functions take for validated ``X``:
+        ``X`` itself. A detector that adds inputs computed outside the
+        network (a segmentation by a scikit-learn transformer) overrides
+        this; its scoring then cannot be exported alone."""
+        return X
 
     # ------------------------------------------------------------- export
     def export(self, path, format="saved_model", *, batch_size=None):
@@ -499,7 +506,10 @@ class BaseDeepDetector(BaseDetector):
                 f"{type(self).__name__}.export: batch_size must be None or a "
                 f"positive integer, got {batch_size!r}."
             )
-        if type(self)._score_samples is not BaseDeepDetector._score_samples:
+        if (
+            type(self)._score_samples is not BaseDeepDetector._score_samples
+            or type(self)._network_input is not BaseDeepDetector._network_input
+        ):
             raise ValueError(
                 f"{type(self).__name__} cannot be exported: its scores are "
                 "not computed by its network alone (they need steps in "

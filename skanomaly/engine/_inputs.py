@@ -220,7 +220,8 @@ class ImageInput:
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
         return check_finite_output(
-            self._mappers["anomaly_map"](X), X, type(self).__name__, "anomaly maps"
+            self._mappers["anomaly_map"](self._network_input(X)), X, type(self).__name__,
+            "anomaly maps",
         )
 
     @available_if(_network_reconstructs)
@@ -242,7 +243,8 @@ class ImageInput:
             channels)`` for colour ones, and rows for 2-D input.
         """
         check_is_fitted(self)
-        return self._images_like(self._mappers["reconstruct"](self._validate_input(X, reset=False)), X)
+        images = self._validate_input(X, reset=False)
+        return self._images_like(self._mappers["reconstruct"](self._network_input(images)), X)
 
     @staticmethod
     def _images_like(images, X):
@@ -377,7 +379,8 @@ class SequenceInput:
         check_is_fitted(self)
         X = self._validate_input(X, reset=False)
         return check_finite_output(
-            self._mappers["anomaly_map"](X), X, type(self).__name__, "anomaly maps"
+            self._mappers["anomaly_map"](self._network_input(X)), X, type(self).__name__,
+            "anomaly maps",
         )
 
     @available_if(_network_reconstructs)

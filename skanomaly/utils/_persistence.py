@@ -20,6 +20,7 @@ import importlib
 import io
 import json
 import platform
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -52,8 +53,6 @@ def _library_versions():
     }
     # Keras and TensorFlow only where they are loaded: a classical
     # estimator's file does not need them, and saving it should not start them.
-    import sys
-
     for name, module in (("keras", "keras"), ("tensorflow", "tensorflow")):
         if module in sys.modules:
             versions[name] = sys.modules[module].__version__

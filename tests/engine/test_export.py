@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import NotFittedError
 
-from skanomaly import AutoEncoder, ConvAutoEncoder, LSTMAutoEncoder, PaDiM
+from skanomaly import AutoEncoder, ConvAutoEncoder, LSTMAutoEncoder, PaDiM, SynthesizeCompare
 from skanomaly.engine._backend import tf
 
 # tf.lite.Interpreter warns that it moves to the ai_edge_litert package,
@@ -151,3 +151,9 @@ def test_a_detector_that_scores_outside_its_network_is_not_exported(rows, tmp_pa
     other = Postprocessed(hidden_units=(8, 2), **FAST).fit(X)
     with pytest.raises(ValueError, match="not computed by its network alone"):
         other.export(tmp_path / "model")
+
+    # Its network takes the images with a segmentation made by scikit-learn.
+    images = np.random.RandomState(0).rand(8, 8, 8)
+    segmenting = SynthesizeCompare(filters=(4,), epochs=1, random_state=0).fit(images)
+    with pytest.raises(ValueError, match="SynthesizeCompare cannot be exported"):
+        segmenting.export(tmp_path / "model")
