@@ -432,6 +432,11 @@ class BaseDeepDetector(BaseDetector):
             # Trained eagerly means tiny: tracing would cost more than it saves.
             eager=self.model_.run_eagerly,
             dtype=self._scoring_dtype,
+            # XLA's reordered sums agree to 1e-15 in float64 but only to
+            # 1e-6 in float32, beyond scikit-learn's tolerance for scoring
+            # a row alone or in a batch; and frozen pretrained backbones
+            # (float32) resize with an operation XLA lacks.
+            compile_single_row=self._scoring_dtype == "float64",
         )
 
     def _score_samples(self, X):
