@@ -47,7 +47,10 @@ Protocol
   GANomaly's latent distance, OGNet's discriminator logit,
   SynthesizeCompare's top-5% mean of its discrepancy map, ConvGradCon's
   reconstruction error plus its gradient loss, ConvLossProfileDetector's
-  mean standardised log-loss over 10 snapshots, without labels).
+  mean standardised log-loss over 10 snapshots, without labels). All these
+  rows predate 2026-12-02, when the engine still ran whole calls of 32
+  steps: OGNet's 75 steps of phase two ran as 96, and an epoch of more
+  than 32 steps ran up to a call more than it held.
 * Metrics on the test tiles: image ROC AUC (a defective tile the positive
   class, from ``score_samples``); pixel ROC AUC (``pixel_roc_auc_score``,
   the pixels of all test tiles pooled) and AUPRO up to a false positive

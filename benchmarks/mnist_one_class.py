@@ -41,7 +41,9 @@ Protocol
   their defaults (GANomaly: 50 epochs at most, early stopping on its
   generator's non-adversarial loss, the latent distance as the score;
   OGNet: 50 epochs, then 75 steps of its discriminator, whose logit is the
-  score). Their rows come from a later run than the others' (the same
+  score; the engine then ran whole calls of 32 steps, so its rows' phase
+  two ran 96 steps, and its epochs of more than 32 steps up to a call
+  more, as did the image detectors' before it: fixed on 2026-12-02). Their rows come from a later run than the others' (the same
   protocol and machine); so do those of ``SynthesizeCompare``,
   ``ConvGradCon`` and ``ConvLossProfileDetector``, later still, at their
   defaults (SynthesizeCompare: ``ColourSegmenter`` with 4 segments, 50

@@ -15,7 +15,7 @@ from ..engine._conv import (
     conv_encoder,
 )
 from ..engine._devices import check_distribute, replica_dataset
-from ..engine._gradient import MAX_STEPS_PER_EXECUTION
+from ..engine._gradient import steps_per_call
 from ..engine._state import network_state, restore_network_state
 from ..engine._training import _MAX_SEED, StopOnNonFiniteLoss, epoch_dataset
 from ._networks import ConvDiscriminator
@@ -452,7 +452,7 @@ class OGNet(ConvNetwork, ImageInput, BaseGradientDetector):
         try:
             self._compile(
                 network,
-                1 if self.distribute is not None else min(MAX_STEPS_PER_EXECUTION, steps),
+                1 if self.distribute is not None else steps_per_call(steps),
                 network.run_eagerly,
             )
             history = network.fit(

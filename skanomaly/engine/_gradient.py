@@ -1,5 +1,6 @@
 """Deep detectors trained by gradient descent: the engine's training loop."""
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -27,6 +28,24 @@ from ._training import (
 #: call trains a small autoencoder on 100,000 rows about twice as fast as
 #: one). An epoch with fewer steps runs them all in one call.
 MAX_STEPS_PER_EXECUTION = 32
+
+
+def steps_per_call(steps):
+    """Training steps per call into TensorFlow for an epoch of ``steps``:
+    the fewest calls of at most :data:`MAX_STEPS_PER_EXECUTION`, as even
+    as they can be.
+
+    Keras runs whole calls, so an epoch runs ``calls * steps_per_call``
+    steps; where they do not divide ``steps``, the last call goes on into
+    the next pass over the data. Even calls keep that excess under one
+    step a call: 53 steps run as 2 calls of 27 (54 steps), where calls of
+    32 would run 64.
+
+    >>> steps_per_call(53), steps_per_call(64), steps_per_call(7)
+    (27, 32, 7)
+    """
+    calls = math.ceil(steps / MAX_STEPS_PER_EXECUTION)
+    return math.ceil(steps / calls)
 
 EPOCHS = Parameter(
     "epochs", 100, [Interval(Integral, 1, None, closed="left")], "int",
@@ -387,7 +406,7 @@ class BaseGradientDetector(BaseDeepDetector):
         # (keras-team/keras#19246): one step a call there.
         self._compile(
             network,
-            1 if self.distribute is not None else min(MAX_STEPS_PER_EXECUTION, train_steps),
+            1 if self.distribute is not None else steps_per_call(train_steps),
             eager,
         )
         if val is None:

@@ -35,6 +35,15 @@ def test_history_and_epochs_without_validation(X):
     assert len(detector.history_["loss"]) == 4
 
 
+@pytest.mark.parametrize("steps, expected", [(53, 54), (64, 64), (7, 7)])
+def test_an_epoch_runs_its_own_steps_give_or_take_one_a_call(steps, expected):
+    # Keras runs whole calls of several steps: calls of 32 would run 64
+    # steps for an epoch of 53; even calls of 27 run 54.
+    X = np.random.RandomState(0).normal(size=(steps * 4, 3))
+    detector = small(epochs=2, batch_size=4, validation_fraction=0.0).fit(X)
+    assert int(detector.model_.optimizer.iterations.numpy()) == 2 * expected
+
+
 def test_early_stopping_stops_and_records_validation_loss(X):
     # A loss that cannot improve for `patience` epochs stops training:
     # with a learning rate of ~0 nothing changes after the first epoch.
