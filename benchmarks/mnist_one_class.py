@@ -247,7 +247,13 @@ def write_rows(path, rows):
 
 
 def report(rows, names, digits, command, data_shown):
+    """The tables of every detector with rows in ``rows``, not only of the
+    ``names`` this run adds, so that a run of a few detectors keeps the
+    others' earlier rows in the report."""
     import pandas as pd
+
+    earlier = {r["detector"] for r in rows} - set(names)
+    names = [n for n in DETECTORS if n in names or n in earlier]
 
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("digit", "roc_auc", "fit_seconds", "score_seconds"):
@@ -260,7 +266,12 @@ def report(rows, names, digits, command, data_shown):
     lines = [
         "# One-class MNIST",
         "",
-        f"Command: `{command}`",
+        f"Command: `{command}`"
+        + (
+            "; the rows of the detectors it did not select come from earlier "
+            "runs of the same protocol."
+            if earlier else ""
+        ),
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, "
         f"{_protocol._cpu_count()} cores, Python {platform.python_version()}; "
