@@ -256,6 +256,7 @@ def registry():
         Detector("skanomaly.AutoEncoder", "skanomaly", _skanomaly("AutoEncoder"), "normality"),
         Detector("skanomaly.VAE", "skanomaly", _skanomaly("VAE"), "normality"),
         Detector("skanomaly.DeepSVDD", "skanomaly", _skanomaly("DeepSVDD"), "normality"),
+        Detector("skanomaly.GradCon", "skanomaly", _skanomaly("GradCon"), "normality"),
         Detector("sklearn.IsolationForest", "sklearn", _isolation_forest, "normality"),
         Detector("sklearn.OCSVM", "sklearn", _ocsvm, "normality"),
         Detector("sklearn.LOF", "sklearn", _lof, "normality"),

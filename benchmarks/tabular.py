@@ -31,8 +31,11 @@ Protocol
   one-off start-up is left out).
 * Detectors, all in the same run, at their defaults, with
   ``random_state=seed`` where they take one and no progress output:
-  skanomaly ``AutoEncoder``, ``VAE``, ``DeepSVDD`` on the raw features
-  (they standardise inside); scikit-learn ``IsolationForest``,
+  skanomaly ``AutoEncoder``, ``VAE``, ``DeepSVDD`` and ``GradCon`` on the
+  raw features (they standardise inside; GradCon's rows come from a later
+  run, also on 2 cores but not the same machine, so its seconds do not
+  compare with the others', and after a change to the engine's steps per
+  call into TensorFlow that the others' rows predate); scikit-learn ``IsolationForest``,
   ``make_pipeline(StandardScaler(), OneClassSVM())`` and
   ``make_pipeline(StandardScaler(), LocalOutlierFactor(novelty=True))``;
   PyOD ``AutoEncoder``, ``VAE``, ``DeepSVDD(n_features=d)`` and ``ECOD``
