@@ -343,11 +343,21 @@ def _number(text):
 
 
 def report(rows, names, command, data_shown, split_text):
+    """The tables of every detector with a row in ``rows``, not only of the
+    ``names`` this run adds, so that a run of a few detectors keeps the
+    others' earlier rows in the report."""
     by_name = {r["detector"]: r for r in rows}
+    earlier = set(by_name) - set(names)
+    names = [n for n in DETECTORS if n in names or n in earlier]
     lines = [
         "# Magnetic Tile Defects",
         "",
-        f"Command: `{command}`",
+        f"Command: `{command}`"
+        + (
+            "; the rows of the detectors it did not select come from earlier "
+            "runs of the same protocol."
+            if earlier else ""
+        ),
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, "
         f"{_protocol._cpu_count()} cores, Python {platform.python_version()}; "
