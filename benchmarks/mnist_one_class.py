@@ -44,8 +44,10 @@ Protocol
   score; the engine then ran whole calls of 32 steps, so its rows' phase
   two ran 96 steps, and its epochs of more than 32 steps up to a call
   more, as did the image detectors' before it: fixed on 2026-12-02). Their rows come from a later run than the others' (the same
-  protocol and machine); so do those of ``SynthesizeCompare``,
-  ``ConvGradCon`` and ``ConvLossProfileDetector``, later still, at their
+  protocol and machine). Those of ``ConvGradCon`` and
+  ``ConvLossProfileDetector`` come from a run on 2026-12-02, on another
+  2-core machine (their seconds do not compare with the others') and after
+  that fix; ``SynthesizeCompare``'s from the run after it. All at their
   defaults (SynthesizeCompare: ``ColourSegmenter`` with 4 segments, 50
   epochs, minus the mean of the top 5% of its discrepancy map;
   ConvGradCon: 50 epochs at most with early stopping, reconstruction
