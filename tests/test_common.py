@@ -241,28 +241,10 @@ _MEMORY_CHECKS = [
 ]
 
 
-# StudentTeacher's and SynthesizeCompare's float32 scores can differ in the seventh significant
-# digit with the batch they are scored in (its Notes say so, as every
-# float32 detector's do); the check allows none.
-_BATCH_DEPENDENT = pytest.mark.xfail(
-    strict=False,
-    reason="float32 scores differ in the seventh significant digit with the batch",
-)
-
-
-def _with_marks(estimator, check_name):
-    if (
-        type(estimator) in (StudentTeacher, SynthesizeCompare)
-        and check_name == "check_methods_subset_invariance"
-    ):
-        return pytest.param(estimator, check_name, marks=_BATCH_DEPENDENT)
-    return (estimator, check_name)
-
-
 @pytest.mark.parametrize(
     "estimator, check_name",
     [(IMAGE_DETECTORS[0], name) for name in IMAGE_NON_SQUARE_WIDTH]
-    + [_with_marks(e, name) for e in IMAGE_DETECTORS[2:] for name in _MEMORY_CHECKS],
+    + [(e, name) for e in IMAGE_DETECTORS[2:] for name in _MEMORY_CHECKS],
     ids=lambda v: v if isinstance(v, str) else type(v).__name__,
 )
 def test_image_detectors_pass_those_checks_given_an_image_shape(estimator, check_name):

@@ -182,9 +182,12 @@ class BaseDeepDetector(BaseDetector):
         else:
             precision = (
                 "Scores are computed in float32, with the trained network "
-                f"itself ({cls._scoring_reason}): a sample's score can differ "
-                "in the seventh significant digit with the other samples it "
-                "is scored with."
+                f"itself ({cls._scoring_reason}), in batches of one size "
+                "(the last one padded), so that a sample's score does not "
+                "depend on the other samples it is scored with; float32 "
+                "keeps about seven significant digits, and a different "
+                "``working_memory`` (another batch size) can change the "
+                "seventh."
             )
         return [*super()._docstring_notes(), precision]
 

@@ -3,7 +3,9 @@
 Scores, anomaly maps, reconstructions and extracted features all go through
 a :class:`ChunkedMapper`: one traced function applied to chunks of the input
 that fit in scikit-learn's ``working_memory``, each converted to the
-network's dtype only when its turn comes.
+network's dtype only when its turn comes. In float32, every chunk has the
+same number of rows (see :class:`ChunkedMapper`), so that a sample's output
+does not depend on the samples it is mapped with.
 """
 
 import numpy as np
@@ -14,6 +16,10 @@ from ._backend import keras, quiet_retracing, tf
 
 #: Largest chunk: beyond this, bigger batches no longer score faster.
 MAX_CHUNK_ROWS = 65_536
+#: Rows of every chunk of a float32 mapper, at most (less where working
+#: memory holds fewer): beyond about 16, the float32 kernels of these
+#: machines give each row the same output whatever the others in its batch.
+FIXED_CHUNK_ROWS = 64
 #: Working memory per input value, in bytes: the float64 copy of the chunk
 #: plus the activations of a few layers of similar width.
 BYTES_PER_VALUE = 8 * 16
@@ -53,6 +59,18 @@ class ChunkedMapper:
         one row; the compiled one takes about half as long. Its output
         agrees with the general trace's to float rounding (XLA fuses
         operations and may reorder sums). Ignored when ``eager``.
+
+    Notes
+    -----
+    A float32 mapper maps every chunk at one batch size,
+    :meth:`chunk_rows` of any input, the last chunk padded with copies of
+    its last row: the float32 convolution and matrix kernels choose their
+    blocking, and so the order of their sums, by the size of the batch, and
+    would make a sample's output depend, in its last digits, on how many
+    samples it came with (seen on AVX2-only CPUs). Scoring a row alone, in
+    a subset or in another order then gives the same output. A float64
+    mapper maps chunks as large as working memory allows; its outputs agree
+    across batch sizes to float64 rounding.
 
     Examples
     --------
@@ -125,13 +143,29 @@ class ChunkedMapper:
                 "this network computes. Give X on the scale of the training data."
             )
 
+    @property
+    def fixed_batch(self):
+        """Whether every chunk has :meth:`chunk_rows` rows, the last one
+        padded: in float32 (see the Notes)."""
+        return self.dtype == np.float32
+
     def chunk_rows(self, n_samples):
-        """Rows per chunk under scikit-learn's ``working_memory``."""
+        """Rows per chunk under scikit-learn's ``working_memory``; in
+        float32 the same for every ``n_samples``."""
+        most = FIXED_CHUNK_ROWS if self.fixed_batch else min(n_samples, MAX_CHUNK_ROWS)
         rows = get_chunk_n_rows(
-            row_bytes=BYTES_PER_VALUE * self._values_per_row,
-            max_n_rows=min(n_samples, MAX_CHUNK_ROWS),
+            row_bytes=BYTES_PER_VALUE * self._values_per_row, max_n_rows=most
         )
         return max(1, rows)
+
+    def _chunk(self, X, rows, chunk_rows):
+        """``X[rows]`` in the network's dtype, as a tensor; in float32
+        padded to ``chunk_rows`` rows with copies of its last row."""
+        chunk = np.asarray(X[rows], dtype=self.dtype)
+        missing = chunk_rows - len(chunk)
+        if self.fixed_batch and missing > 0:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], missing, axis=0)])
+        return tf.constant(chunk)
 
     def __call__(self, X):
         if self._fn is None:
@@ -145,17 +179,19 @@ class ChunkedMapper:
         chunk_rows = self.chunk_rows(n_samples)
         if chunk_rows >= n_samples and not self.progress:
             # One chunk: the shortest way, for scoring a few rows at a time.
-            chunk = tf.constant(np.asarray(X, dtype=self.dtype))
-            fn = self._map_single_row if n_samples == 1 and self._compile_single_row else self._fn
-            return keras.ops.convert_to_numpy(fn(chunk)).astype(
+            if n_samples == 1 and self._compile_single_row:
+                fn, chunk = self._map_single_row, tf.constant(np.asarray(X, dtype=self.dtype))
+            else:
+                fn, chunk = self._fn, self._chunk(X, slice(0, n_samples), chunk_rows)
+            return keras.ops.convert_to_numpy(fn(chunk))[:n_samples].astype(
                 self.output_dtype, copy=False
             )
         out = np.empty((n_samples, *self.output_shape), dtype=self.output_dtype)
         bar = keras.utils.Progbar(n_samples, unit_name="sample") if self.progress else None
         for rows in gen_batches(n_samples, chunk_rows):
             # Only one chunk at a time is converted to the network's dtype.
-            chunk = tf.constant(np.asarray(X[rows], dtype=self.dtype))
-            out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))
+            chunk = self._chunk(X, rows, chunk_rows)
+            out[rows] = keras.ops.convert_to_numpy(self._fn(chunk))[: rows.stop - rows.start]
             if bar is not None:
                 bar.add(rows.stop - rows.start)
         return out

@@ -232,6 +232,32 @@ def test_float32_scoring_does_not_compile_single_rows():
     assert detector._scorer._single_row_fn is None
 
 
+def test_float32_scoring_maps_every_batch_at_one_size(monkeypatch):
+    # Float32 kernels sum in another order for another batch size (on
+    # AVX2-only CPUs, in the seventh digit): a float32 mapper pads every
+    # chunk to one size, so a row scores the same alone, in a subset, in
+    # another order or in chunks.
+    from skanomaly import ConvAutoEncoder
+
+    images = np.random.RandomState(0).uniform(size=(150, 8, 8, 1))
+    detector = ConvAutoEncoder(latent_dim=2, epochs=1, validation_fraction=0.0).fit(images)
+    mapper = detector._scorer
+    assert mapper.fixed_batch
+    assert mapper.chunk_rows(1) == mapper.chunk_rows(150) == _scoring.FIXED_CHUNK_ROWS
+    calls = []
+    traced = mapper._fn
+    monkeypatch.setattr(mapper, "_fn", lambda chunk: calls.append(chunk.shape[0]) or traced(chunk))
+    together = detector.score_samples(images)  # chunks of 64, 64 and 22 padded to 64
+    assert calls == [64, 64, 64]
+    alone = np.array([detector.score_samples(image[None])[0] for image in images[:5]])
+    np.testing.assert_array_equal(alone, together[:5])
+    order = np.random.RandomState(1).permutation(150)
+    np.testing.assert_array_equal(detector.score_samples(images[order]), together[order])
+    np.testing.assert_array_equal(detector.score_samples(images[60:70]), together[60:70])
+    # float64 mappers take chunks as large as working memory allows.
+    assert not small().fit(np.ones((10, 6)) + np.arange(6))._scorer.fixed_batch
+
+
 def test_scoring_in_chunks_matches(X, monkeypatch):
     detector = small().fit(X)
     whole = detector.score_samples(X)

@@ -514,7 +514,10 @@ def test_extraction_runs_in_chunks_under_the_working_memory(X):
     with config_context(working_memory=1e-4):
         with pytest.warns(UserWarning, match="working_memory"):
             chunked = MemoryBank(random_state=0).fit(X).memory_bank_
-    assert_allclose(chunked, whole, rtol=1e-6)
+    # One row a chunk against chunks of many: float32 kernels sum in another
+    # order for another batch size, so the features agree to float32
+    # rounding of the largest values, not of each feature, however small.
+    assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6 * np.abs(whole).max())
 
 
 def test_extraction_shows_progress(X, capsys):

@@ -72,14 +72,22 @@ def test_gaussians_are_those_of_the_training_features(X):
     mean = features.mean(axis=0)
     centred = (features - mean).transpose(1, 0, 2)
     covariance = centred.transpose(0, 2, 1) @ centred / (len(X) - 1) + 0.01 * np.eye(128)
+    # Under a working memory of 1 MiB the features are extracted one image
+    # at a time, in float32, whose kernels sum in another order for another
+    # batch size: the means agree to float32 rounding of the largest values
+    # summed, not of each mean, however small.
+    scale = np.abs(mean).max()
     for detector in (blocks, whole):
-        assert_allclose(detector.mean_.reshape(49, 128), mean, rtol=1e-6, atol=1e-9)
-        # The precision is stored in float32: its product with the
-        # covariance is the identity to float32's precision.
-        assert_allclose(
-            detector.precision_ @ covariance, np.broadcast_to(np.eye(128), covariance.shape),
-            atol=1e-3,
-        )
+        assert_allclose(detector.mean_.reshape(49, 128), mean, rtol=1e-6, atol=1e-6 * scale)
+    # The precision is stored in float32: its product with the covariance
+    # is the identity to float32's precision. The covariance here is that
+    # of whole's features; blocks' differ from them by float32 rounding,
+    # which the covariance's condition number (about 8e4) amplifies in the
+    # product, so blocks' precision is compared with whole's instead.
+    assert_allclose(
+        whole.precision_ @ covariance, np.broadcast_to(np.eye(128), covariance.shape),
+        atol=1e-3,
+    )
     assert_allclose(blocks.precision_, whole.precision_, rtol=1e-4, atol=1e-6)
 
 

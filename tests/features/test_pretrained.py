@@ -192,7 +192,7 @@ def test_a_fixed_pixel_range_does_not_depend_on_the_training_images(grey):
 def test_extraction_in_chunks_gives_the_same_features(grey):
     features = PretrainedFeatures(**TINY).fit(grey)
     whole = features.transform(grey)
-    assert features._mapper.chunk_rows(len(grey)) == len(grey)
+    assert features._mapper.chunk_rows(len(grey)) >= len(grey)  # one chunk
     with config_context(working_memory=1):
         assert features._mapper.chunk_rows(len(grey)) < len(grey)
         assert_allclose(features.transform(grey), whole, rtol=1e-5, atol=1e-6)
