@@ -56,6 +56,21 @@ def _close_in_float32(got, expected):
     assert_allclose(got, expected, rtol=0, atol=LITERT_RTOL * np.abs(expected).max())
 
 
+#: A float32 detector scores in batches of one size (64 rows); the
+#: SavedModel takes the batch as given, and float32 kernels sum in another
+#: order for another batch size (measured: 6.5e-8 of the largest score).
+SAVED_FLOAT32_RTOL = 1e-6
+
+
+def _as_the_detector(detector, got, expected):
+    """The SavedModel's output against the detector's: equal in float64, to
+    float32 rounding otherwise."""
+    if detector._scoring_dtype == "float64":
+        assert_array_equal(got, expected)
+    else:
+        assert_allclose(got, expected, rtol=0, atol=SAVED_FLOAT32_RTOL * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("case", ["rows", "images"])
 def test_both_exports_score_as_the_detector(case, request, tmp_path):
     detector, X = request.getfixturevalue(case)
@@ -64,14 +79,14 @@ def test_both_exports_score_as_the_detector(case, request, tmp_path):
     litert = detector.export(tmp_path / "model.tflite", format="litert")
 
     # The SavedModel runs the detector's own compiled scoring functions.
-    assert_array_equal(_run_saved_model(saved, "score_samples", x), detector.score_samples(X))
+    _as_the_detector(detector, _run_saved_model(saved, "score_samples", x), detector.score_samples(X))
     # Less the offset in the scores' own precision (float32 for images).
     _close_in_float32(_run_saved_model(saved, "decision_function", x), detector.decision_function(X))
     _close_in_float32(_run_litert(litert, "score_samples", x), detector.score_samples(X))
     _close_in_float32(_run_litert(litert, "decision_function", x), detector.decision_function(X))
     if case == "images":
         maps = detector.anomaly_map(X)
-        assert_array_equal(_run_saved_model(saved, "anomaly_map", x), maps)
+        _as_the_detector(detector, _run_saved_model(saved, "anomaly_map", x), maps)
         _close_in_float32(_run_litert(litert, "anomaly_map", x), maps)
 
 
@@ -79,8 +94,8 @@ def test_a_sequence_detector_exports_and_needs_a_fixed_batch_in_litert(sequences
     detector, X = sequences
     x = detector._validate_input(X, reset=False)
     saved = detector.export(tmp_path / "model")
-    assert_array_equal(_run_saved_model(saved, "score_samples", x), detector.score_samples(X))
-    assert_array_equal(_run_saved_model(saved, "anomaly_map", x), detector.anomaly_map(X))
+    _as_the_detector(detector, _run_saved_model(saved, "score_samples", x), detector.score_samples(X))
+    _as_the_detector(detector, _run_saved_model(saved, "anomaly_map", x), detector.anomaly_map(X))
 
     with pytest.raises(ValueError, match="recurrent layers need a fixed batch size.*batch_size=1"):
         detector.export(tmp_path / "model.tflite", format="litert")
@@ -128,7 +143,7 @@ def test_an_operation_litert_lacks_is_named(tmp_path):
         detector.export(tmp_path / "model.tflite", format="litert")
     saved = detector.export(tmp_path / "model")
     x = detector._validate_input(X, reset=False)
-    assert_array_equal(_run_saved_model(saved, "score_samples", x), detector.score_samples(X))
+    _as_the_detector(detector, _run_saved_model(saved, "score_samples", x), detector.score_samples(X))
 
 
 def test_bad_export_arguments(rows, tmp_path):
