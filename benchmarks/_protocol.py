@@ -479,6 +479,34 @@ def _cpu_count():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+# --------------------------------------------------------------------------
+# selection scripts (*_select.py): candidate defaults on part of the data
+
+
+def chosen_candidates(argv, candidates, script):
+    """The candidates named on the command line (all when none), and the
+    command line as it is shown in the report."""
+    names = argv or list(candidates)
+    unknown = [n for n in names if n not in candidates]
+    if unknown:
+        raise SystemExit(f"Unknown candidates {unknown}; known: {list(candidates)}")
+    return names, shlex.join(["python", f"benchmarks/{script}", *argv])
+
+
+def candidate_call(candidate, candidates):
+    """How a candidate makes its detector, as code: ``Class(name=value)``."""
+    class_name, params = candidates.get(candidate, ("?", {}))
+    return f"{class_name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def machine_line():
+    """The last line of a selection report."""
+    return (
+        f"Machine: {_cpu_count()} cores; {_versions()}. Timings are "
+        "wall clock and vary with what else runs on the machine."
+    )
+
+
 def _frame(rows, datasets, seeds, detectors):
     """The selected rows as a DataFrame (numbers parsed, duplicates dropped)."""
     import pandas as pd

@@ -18,7 +18,6 @@ command of each.
 """
 
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -97,28 +96,19 @@ def write_report(rows):
         "|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
-        class_name, params = CANDIDATES.get(row["candidate"], ("?", {}))
         lines.append(
-            f"| {row['candidate']} | `{class_name}({', '.join(f'{k}={v!r}' for k, v in params.items())})` "
+            f"| {row['candidate']} | `{_protocol.candidate_call(row['candidate'], CANDIDATES)}` "
             f"| {row['image_roc_auc']:.3f} | {row['pixel_roc_auc']:.3f} | {row['aupro']:.3f} "
             f"| {row['fit_seconds']:.0f} | {row['maps_per_second']:.0f} | {row['run']} "
             f"| `{row['command']}` |"
         )
-    lines += [
-        "",
-        f"Machine: {_protocol._cpu_count()} cores; {_protocol._versions()}. Timings are "
-        "wall clock and vary with what else runs on the machine.",
-    ]
+    lines += ["", _protocol.machine_line()]
     RESULTS.write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    names = argv or list(CANDIDATES)
-    unknown = [n for n in names if n not in CANDIDATES]
-    if unknown:
-        raise SystemExit(f"Unknown candidates {unknown}; known: {list(CANDIDATES)}")
-    command = shlex.join(["python", "benchmarks/magnetic_tile_select.py", *argv])
+    names, command = _protocol.chosen_candidates(argv, CANDIDATES, "magnetic_tile_select.py")
     _protocol._import_tensorflow_quietly()
     data = load_magnetic_tile(_protocol.SHARED_DATA / "magnetic_tile", image_size=128)
     train, test = magnetic_tile.split_indices(np.asarray(data.classes))

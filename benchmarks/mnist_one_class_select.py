@@ -20,7 +20,6 @@ command of each; the rows in ``mnist_one_class_select.json``.
 """
 
 import json
-import shlex
 import sys
 import time
 import warnings
@@ -87,29 +86,19 @@ def write_report(rows):
         "|---|---|" + "---:|" * (len(SELECTION_DIGITS) + 2) + "---|---|",
     ]
     for row in rows:
-        class_name, params = CANDIDATES.get(row["candidate"], ("?", {}))
         aucs = " | ".join(f"{row['roc_auc'][str(d)]:.3f}" for d in SELECTION_DIGITS)
         lines.append(
-            f"| {row['candidate']} "
-            f"| `{class_name}({', '.join(f'{k}={v!r}' for k, v in params.items())})` "
+            f"| {row['candidate']} | `{_protocol.candidate_call(row['candidate'], CANDIDATES)}` "
             f"| {aucs} | {row['mean_roc_auc']:.3f} | {row['mean_fit_seconds']:.0f} "
             f"| {row['run']} | `{row['command']}` |"
         )
-    lines += [
-        "",
-        f"Machine: {_protocol._cpu_count()} cores; {_protocol._versions()}. Timings are "
-        "wall clock and vary with what else runs on the machine.",
-    ]
+    lines += ["", _protocol.machine_line()]
     RESULTS.write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    names = argv or list(CANDIDATES)
-    unknown = [n for n in names if n not in CANDIDATES]
-    if unknown:
-        raise SystemExit(f"Unknown candidates {unknown}; known: {list(CANDIDATES)}")
-    command = shlex.join(["python", "benchmarks/mnist_one_class_select.py", *argv])
+    names, command = _protocol.chosen_candidates(argv, CANDIDATES, "mnist_one_class_select.py")
     _protocol._import_tensorflow_quietly()
     rows = json.loads(ROWS.read_text()) if ROWS.exists() else []
     for name in names:
