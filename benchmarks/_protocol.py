@@ -14,6 +14,7 @@ import csv
 import gc
 import importlib
 import inspect
+import json
 import math
 import os
 import platform
@@ -497,6 +498,19 @@ def candidate_call(candidate, candidates):
     """How a candidate makes its detector, as code: ``Class(name=value)``."""
     class_name, params = candidates.get(candidate, ("?", {}))
     return f"{class_name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def read_candidate_rows(path):
+    """The rows a selection script has stored (a JSON list), or none."""
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def store_candidate_row(path, rows, row):
+    """``rows`` with ``row`` in place of its candidate's earlier one, written
+    to ``path``; returned."""
+    rows = [r for r in rows if r["candidate"] != row["candidate"]] + [row]
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+    return rows
 
 
 def machine_line():

@@ -17,7 +17,6 @@ candidates run so far (a rerun replaces a candidate's row), with the
 command of each.
 """
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -113,13 +112,12 @@ def main(argv=None):
     data = load_magnetic_tile(_protocol.SHARED_DATA / "magnetic_tile", image_size=128)
     train, test = magnetic_tile.split_indices(np.asarray(data.classes))
     selection = selection_indices(test)
-    rows = json.loads(ROWS.read_text()) if ROWS.exists() else []
+    rows = _protocol.read_candidate_rows(ROWS)
     for name in names:
         row = measure(name, data.images, data.masks, data.y, train, selection)
         row.update(run=time.strftime("%Y-%m-%d %H:%M"), command=command)
         print(row, flush=True)
-        rows = [r for r in rows if r["candidate"] != name] + [row]
-        ROWS.write_text(json.dumps(rows, indent=1) + "\n")
+        rows = _protocol.store_candidate_row(ROWS, rows, row)
         write_report(rows)
 
 

@@ -19,7 +19,6 @@ candidates run so far (a rerun replaces a candidate's row), with the
 command of each; the rows in ``mnist_one_class_select.json``.
 """
 
-import json
 import sys
 import time
 import warnings
@@ -100,7 +99,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     names, command = _protocol.chosen_candidates(argv, CANDIDATES, "mnist_one_class_select.py")
     _protocol._import_tensorflow_quietly()
-    rows = json.loads(ROWS.read_text()) if ROWS.exists() else []
+    rows = _protocol.read_candidate_rows(ROWS)
     for name in names:
         aucs, fit_seconds = {}, []
         for digit in SELECTION_DIGITS:
@@ -117,8 +116,7 @@ def main(argv=None):
             "command": command,
         }
         print(row, flush=True)
-        rows = [r for r in rows if r["candidate"] != name] + [row]
-        ROWS.write_text(json.dumps(rows, indent=1) + "\n")
+        rows = _protocol.store_candidate_row(ROWS, rows, row)
         write_report(rows)
 
 
