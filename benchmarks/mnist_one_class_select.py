@@ -43,6 +43,9 @@ ROWS = _protocol.RESULTS / "mnist_one_class_select.json"
 CANDIDATES = {
     "OGNet defaults": ("OGNet", {}),
     "OGNet 2 levels": ("OGNet", {"filters": (16, 32)}),
+    "OGNet old epoch 1": ("OGNet", {"old_epoch": 1}),
+    "OGNet no noise": ("OGNet", {"noise_std": 0.0}),
+    "OGNet 300 phase-two steps": ("OGNet", {"phase_two_steps": 300}),
 }
 
 
