@@ -16,6 +16,7 @@ network's variables and its optimizers' states, the frozen pretrained
 weights), and its ``__setstate__`` rebuilds the network from them.
 """
 
+import copyreg
 import importlib
 import io
 import json
@@ -35,6 +36,9 @@ FORMAT_VERSION = 1
 
 #: Packages whose estimator classes a file may name.
 _TRUSTED_PACKAGES = ("skanomaly", "sklearn")
+
+#: NumPy's bit generators, which a saved ``numpy.random.Generator`` may name.
+_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
 
 _MANIFEST = "estimator.json"
 _ARRAYS = "arrays.npz"
@@ -93,6 +97,11 @@ class _Encoder:
                 "random_state": [kind, self._array(keys, where), int(position),
                                  int(has_gauss), float(gauss)]
             }
+        if isinstance(value, np.random.Generator):
+            # Its bit generator by name and state (plain ints and arrays),
+            # as scikit-learn's gradient boosting keeps one after fitting.
+            state = value.bit_generator.state
+            return {"generator": [state["bit_generator"], self.encode(state, where)]}
         if isinstance(value, np.dtype):
             return {"dtype": value.str}
         if isinstance(value, type) and issubclass(value, np.generic):
@@ -123,10 +132,18 @@ class _Encoder:
         return {"array": key}
 
     def _reduced(self, value, where):
-        # A compiled object of scikit-learn (a tree of a forest, a KD-tree)
-        # by what it gives pickle: its class, constructor arguments and
-        # state, all plain data; its class is checked again on loading.
-        make, arguments, *rest = value.__reduce__()
+        # An object of scikit-learn that is not an estimator (a tree of a
+        # forest, a k-d tree, a loss) by what it gives pickle: its class,
+        # constructor arguments and state, all plain data; its class is
+        # checked again on loading.
+        make, arguments, *rest = value.__reduce_ex__(2)
+        if _made_new(make, arguments, value):
+            return {
+                "new_object": [
+                    f"{type(value).__module__}:{type(value).__qualname__}",
+                    self.encode(rest[0], f"{where} state"),
+                ]
+            }
         if not (isinstance(make, type) and _is_trusted(make)):
             raise TypeError(
                 f"cannot save {where}: a {type(value).__qualname__} is not "
@@ -163,6 +180,22 @@ def _encode_float(value):
     if np.isfinite(value):
         return value
     return {"float": repr(value)}
+
+
+def _made_new(make, arguments, value):
+    """Whether ``value`` pickles as ``cls.__new__(cls)`` and a state: a
+    plain Python object of scikit-learn (a loss, a tree of gradient
+    boosting, through ``copyreg.__newobj__``) or one of its binary trees
+    (KDTree, BallTree, through their own module's ``newObj``)."""
+    cls = type(value)
+    return (
+        _is_trusted(cls)
+        and tuple(arguments) == (cls,)
+        and (
+            make is copyreg.__newobj__
+            or make is vars(sys.modules[cls.__module__]).get("newObj")
+        )
+    )
 
 
 def _is_trusted(cls):
@@ -223,8 +256,29 @@ class _Decoder:
             generator = np.random.RandomState()
             generator.set_state((kind, self.decode(keys), position, has_gauss, gauss))
             return generator
+        if tag == "generator":
+            name, state = value
+            if name not in _BIT_GENERATORS:
+                raise ValueError(f"unknown bit generator {name!r} in the saved file")
+            bit_generator = getattr(np.random, name)()
+            bit_generator.state = self.decode(state)
+            return np.random.Generator(bit_generator)
         if tag == "estimator":
             return self.estimator(node)
+        if tag == "new_object":
+            path, state = value
+            cls = _trusted_class(path, "an object of the file")
+            made = cls.__new__(cls)
+            state = self.decode(state)
+            if state is None:  # an object without attributes
+                pass
+            elif hasattr(cls, "__setstate__"):
+                made.__setstate__(state)
+            elif isinstance(state, dict):
+                vars(made).update(state)
+            else:
+                raise ValueError(f"the state of a {cls.__qualname__} in the file is not a dict")
+            return made
         if tag == "object":
             path, arguments, state = value
             made = _trusted_class(path, "an object of the file")(*self.decode(arguments))

@@ -70,7 +70,7 @@ def _estimators():
         MNAD, VAE, AutoEncoder, CNNLSTMAutoEncoder, ConvAutoEncoder, DeepSAD,
         DeepSVDD, DevNet, GANomaly, HOGTransformer, KerasDetector,
         LSTMAutoEncoder, MAMLDetector, MemAE, OGNet, PaDiM, PatchCore,
-        PatchSVDD, PretrainedFeatures, PrototypicalDetector, RNNForecaster,
+        PatchSVDD, PretrainedFeatures, PrototypicalDetector, RNNForecaster, ScoreBoostingDetector,
         ReverseDistillation, SlidingWindows, StudentTeacher, SynthesizeCompare,
         TransferHead, ConvGradCon, GradCon, ConvLossProfileDetector, LossProfileDetector,
     )
@@ -128,6 +128,9 @@ def _estimators():
         ),
         DeepSAD: (DeepSAD(hidden_units=(8, 4), **FAST), labelled),
         DevNet: (DevNet(hidden_units=(8,), **FAST), labelled),
+        # A k-d tree (NearestNeighbors, LocalOutlierFactor) and a NumPy
+        # Generator (HistGradientBoostingClassifier) in its state.
+        ScoreBoostingDetector: (ScoreBoostingDetector(max_iter=5, random_state=0), labelled),
         PrototypicalDetector: (PrototypicalDetector(**episodic), tasks),
         MAMLDetector: (MAMLDetector(inner_steps=1, **episodic), tasks),
         ConformalThreshold: (
@@ -328,6 +331,24 @@ def test_a_file_cannot_name_another_library(tmp_path):
 
     _rewrite_manifest(path, hostile)
     with pytest.raises(ValueError, match="os.system is not a skanomaly or scikit-learn estimator"):
+        load(path)
+
+
+def test_a_file_cannot_name_a_bit_generator_numpy_lacks(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X = _rows()
+    path = tmp_path / "f"
+    save(HistGradientBoostingClassifier(max_iter=2).fit(X, np.arange(len(X)) % 2), path)
+    assert isinstance(load(path)._feature_subsample_rng, np.random.Generator)
+
+    def hostile(manifest):
+        text = json.dumps(manifest).replace('"generator": ["PCG64"', '"generator": ["system"')
+        manifest.clear()
+        manifest.update(json.loads(text))
+
+    _rewrite_manifest(path, hostile)
+    with pytest.raises(ValueError, match="unknown bit generator 'system'"):
         load(path)
 
 
