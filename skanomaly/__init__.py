@@ -36,6 +36,7 @@ _LAZY = {
     "DevNet": "skanomaly.supervised",
     "MAMLDetector": "skanomaly.supervised",
     "PrototypicalDetector": "skanomaly.supervised",
+    "ScoreBoostingDetector": "skanomaly.supervised",
     "GANomaly": "skanomaly.adversarial",
     "OGNet": "skanomaly.adversarial",
     "SynthesizeCompare": "skanomaly.adversarial",

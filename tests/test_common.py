@@ -265,8 +265,8 @@ def test_every_public_estimator_is_checked():
     # TransferHead, which learns from labels when given, in
     # tests/feature_space/test_transfer_head.py; PatchSVDD, which needs
     # larger images than most checks give, in tests/one_class/test_patch_svdd.py;
-    # DeepSAD, DevNet, PrototypicalDetector and MAMLDetector, which learn
-    # from labels, in tests/supervised/; ConformalThreshold, which wraps a
+    # DeepSAD, DevNet, ScoreBoostingDetector, PrototypicalDetector and
+    # MAMLDetector, which learn from labels, in tests/supervised/; ConformalThreshold, which wraps a
     # detector, in tests/calibration/; LossProfileDetector and
     # ConvLossProfileDetector, which learn from labels when given, in
     # tests/dynamics/test_loss_profile.py.
@@ -274,7 +274,9 @@ def test_every_public_estimator_is_checked():
     from skanomaly.one_class import PatchSVDD
     from skanomaly.calibration import ConformalThreshold
     from skanomaly.dynamics import ConvLossProfileDetector, LossProfileDetector
-    from skanomaly.supervised import DeepSAD, DevNet, MAMLDetector, PrototypicalDetector
+    from skanomaly.supervised import (
+        DeepSAD, DevNet, MAMLDetector, PrototypicalDetector, ScoreBoostingDetector,
+    )
     from skanomaly.features import (
         ColourSegmenter, ImageLoader, ImageResizer, PatchExtractor, PretrainedFeatures,
     )
@@ -285,7 +287,7 @@ def test_every_public_estimator_is_checked():
         | {type(e) for e in IMAGE_DETECTORS}
         | {HOGTransformer, SlidingWindows, ImageLoader, ImageResizer, PatchExtractor}
         | {PretrainedFeatures, TransferHead, PatchSVDD}
-        | {DeepSAD, DevNet, PrototypicalDetector, MAMLDetector}
+        | {DeepSAD, DevNet, ScoreBoostingDetector, PrototypicalDetector, MAMLDetector}
         | {ConformalThreshold}
         | {ColourSegmenter}
         | {LossProfileDetector, ConvLossProfileDetector}
