@@ -29,7 +29,10 @@ Protocol (the one of ``tabular.py``, with labels)
   where they take one, no progress output, each at 1% and 5% labels:
 
   - skanomaly ``DeepSAD`` (labels 1 and -1 as they are) and ``DevNet``
-    (the same labels; it reads -1 as its "unlabelled" side);
+    (the same labels; it reads -1 as its "unlabelled" side), and
+    ``ScoreBoostingDetector`` (the same labels; -1 and 0 are one class to
+    its classifier), added in a later run of this protocol than the
+    others (its rows were appended to the same rows CSV);
   - skanomaly ``KerasDetector(objective="classification")``, the
     supervised route: a dense network (64 then 32 ReLU units, a sigmoid
     output) on standardised features, classes weighted to balance, with
@@ -149,11 +152,18 @@ def _pyod_xgbod(seed, n_features):
     return XGBOD(random_state=seed)
 
 
+def _score_boosting(seed, n_features):
+    from skanomaly import ScoreBoostingDetector
+
+    return ScoreBoostingDetector(random_state=seed)
+
+
 def detectors():
     """The detectors of the comparison, in table order."""
     labelled = [
         ("skanomaly.DeepSAD", "skanomaly", _skanomaly("DeepSAD"), "normality", _as_given),
         ("skanomaly.DevNet", "skanomaly", _skanomaly("DevNet"), "normality", _as_given),
+        ("skanomaly.ScoreBoosting", "skanomaly", _score_boosting, "normality", _as_given),
         ("skanomaly.KerasClassifier", "skanomaly", _keras_classifier, "normality",
          _unlabelled_as_normal),
         ("sklearn.HistGradientBoosting", "sklearn", _gradient_boosting, "anomaly",
