@@ -17,6 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skanomaly import DevNet
 from skanomaly.engine import keras
 from skanomaly.metrics import anomaly_roc_auc_scorer
+from tests.supervised.labels import bad_label_cases, bad_labels
 from tests.test_common import THIRD_LABEL_CHECKS, THIRD_LABEL_REASON
 
 ops = keras.ops
@@ -246,27 +247,15 @@ def test_warm_start_continues_with_the_same_reference(Xy):
 
 
 @pytest.mark.parametrize(
-    "labels, match",
-    [
-        (None, "DevNet learns from labels and requires y to be passed"),
-        ("no anomaly", "DevNet needs at least one labelled anomaly"),
-        ("all anomalies", "DevNet trains on batches .* hold no other samples \\(0 or -1\\)"),
-        ("third label", "DevNet takes the labels 1 \\(anomaly\\), 0 \\(normal\\), -1 "
-         "\\(unlabelled\\); y also holds 2"),
-        ("text", "DevNet: y must hold the labels"),
-        ("short", "y has 3 labels but X has 130 samples"),
-    ],
+    "kind, match",
+    bad_label_cases(
+        "DevNet", 130,
+        all_anomalies="DevNet trains on batches .* hold no other samples \\(0 or -1\\)",
+    ),
 )
-def test_bad_labels_are_refused(Xy, labels, match):
+def test_bad_labels_are_refused(Xy, kind, match):
     X, y = Xy
-    y = {
-        None: None,
-        "no anomaly": np.where(y == 1, 0, y),
-        "all anomalies": np.ones(len(y), dtype=int),
-        "third label": np.where(np.arange(len(y)) == 0, 2, y),
-        "text": np.where(y == 1, "anomaly", "normal"),
-        "short": [0, 1, -1],
-    }[labels]
+    y = bad_labels(y, kind)
     with pytest.raises(ValueError, match=match):
         DevNet(**TINY).fit(X, y)
 

@@ -21,6 +21,7 @@ from skanomaly import ScoreBoostingDetector
 from skanomaly.metrics import anomaly_roc_auc_scorer
 from skanomaly.model_selection import LabelledAnomalySplit
 from tests.supervised.test_devnet import planted
+from tests.supervised.labels import bad_label_cases, bad_labels
 from tests.test_common import THIRD_LABEL_CHECKS, THIRD_LABEL_REASON
 
 # These fit without y; the detector cannot learn without labelled anomalies.
@@ -208,27 +209,15 @@ def test_pickle_and_save_round_trips(Xy, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "labels, match",
-    [
-        (None, "ScoreBoostingDetector learns from labels and requires y to be passed"),
-        ("no anomaly", "ScoreBoostingDetector needs at least one labelled anomaly"),
-        ("all anomalies", "ScoreBoostingDetector needs samples other than labelled anomalies"),
-        ("third label", "ScoreBoostingDetector takes the labels 1 \\(anomaly\\), 0 "
-         "\\(normal\\), -1 \\(unlabelled\\); y also holds 2"),
-        ("text", "ScoreBoostingDetector: y must hold the labels"),
-        ("short", "y has 3 labels but X has 130 samples"),
-    ],
+    "kind, match",
+    bad_label_cases(
+        "ScoreBoostingDetector", 130,
+        all_anomalies="ScoreBoostingDetector needs samples other than labelled anomalies",
+    ),
 )
-def test_bad_labels_are_refused(Xy, labels, match):
+def test_bad_labels_are_refused(Xy, kind, match):
     X, y = Xy
-    y = {
-        None: None,
-        "no anomaly": np.where(y == 1, 0, y),
-        "all anomalies": np.ones(len(y), dtype=int),
-        "third label": np.where(np.arange(len(y)) == 0, 2, y),
-        "text": np.where(y == 1, "anomaly", "normal"),
-        "short": [0, 1, -1],
-    }[labels]
+    y = bad_labels(y, kind)
     detector = ScoreBoostingDetector()
     with pytest.raises(ValueError, match=match):
         detector.fit(X, y)
