@@ -35,7 +35,8 @@ Protocol
   raw features (they standardise inside; GradCon's rows come from a later
   run, also on 2 cores but not the same machine, so its seconds do not
   compare with the others', and after a change to the engine's steps per
-  call into TensorFlow that the others' rows predate); scikit-learn ``IsolationForest``,
+  call into TensorFlow that the others' rows predate; its default
+  ``trim_fraction=0.1`` was chosen by ``benchmarks/tabular_select.py``); scikit-learn ``IsolationForest``,
   ``make_pipeline(StandardScaler(), OneClassSVM())`` and
   ``make_pipeline(StandardScaler(), LocalOutlierFactor(novelty=True))``;
   PyOD ``AutoEncoder``, ``VAE``, ``DeepSVDD(n_features=d)`` and ``ECOD``

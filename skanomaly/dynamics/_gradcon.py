@@ -18,6 +18,7 @@ from ..engine._backprop import per_sample_gradients
 from ..engine._conv import ConvNetwork, ReconstructionImageNetwork, conv_decoder, conv_encoder
 from ..engine._dense import dense_stack, resolve_hidden_units, validate_hidden_units
 from ..engine._devices import per_replica
+from ..engine._network import trimmed_mean
 
 layers = keras.layers
 ops = keras.ops
@@ -124,7 +125,10 @@ class GradientConstraint:
         # Under minimize's tape, the loss and its gradients both stay
         # differentiable with respect to every weight of the autoencoder.
         reconstruction, gradients = self.gradients(
-            lambda w: ops.mean(self.reconstruction_losses(x, self.decode(code, w))),
+            lambda w: trimmed_mean(
+                self.reconstruction_losses(x, self.decode(code, w)),
+                self.trim_fraction if training else 0.0,
+            ),
             self.current_weights("decoder"),
             second_order=second_order,
         )
@@ -278,11 +282,8 @@ _PARAMETERS = {
 
 
 class _GradConMixin:
-    """What the two GradCon estimators share: no trimming (the loss is not
-    a mean of per-sample losses), and the scoring memory of the per-sample
-    gradients."""
-
-    _trims_losses = False
+    """What the two GradCon estimators share: the scoring memory of the
+    per-sample gradients."""
 
     def _values_per_row(self):
         # Each sample's gradient of every decoder weight, beside its input
@@ -331,6 +332,15 @@ class GradCon(_GradConMixin, BaseGradientDetector):
         Weight ``beta`` of a sample's gradient loss in its score
         ``-(reconstruction + beta * gradient)``; the authors' value for
         images. ``0`` scores by the reconstruction error alone.
+    trim_fraction : float in [0, 0.5), default=0.1
+        Share of each training batch's largest reconstruction losses left
+        out of its reconstruction loss (a trimmed mean), whose gradients
+        the constraint then compares, so that the anomalies in unlabelled
+        training data pull the model less towards them. ``0`` trains on the
+        plain mean, as the paper does. 0.1, the ``AutoEncoder``'s default,
+        raised the mean test ROC AUC from 0.637 to 0.688 on the selection
+        part of ADBench (``benchmarks/tabular_select.py``: 8 data sets,
+        seed 0).
 
     Attributes
     ----------
@@ -375,8 +385,9 @@ class GradCon(_GradConMixin, BaseGradientDetector):
     gradients (the ones the cosine compares), where the authors' code
     averages the gradients of the whole training loss; the paper's network
     is convolutional, for images (:class:`ConvGradCon`), where this one is
-    dense; there is no trimming of the training loss, as the loss is not a
-    mean of per-sample losses. The default weights come from the authors'
+    dense; ``trim_fraction`` trims the batch's reconstruction loss, of
+    which the gradient constraint then compares the gradients (the paper
+    does not trim). The default weights come from the authors'
     code (``alpha = 0.03`` in training, ``beta = 0.12`` in scoring), chosen
     for images in [0, 1]; on standardised rows a sample's reconstruction
     error is larger, and the gradient term weighs relatively less.
@@ -415,6 +426,7 @@ class GradCon(_GradConMixin, BaseGradientDetector):
     ['gradient_loss', 'loss', 'reconstruction_loss']
     """
 
+    _parameter_defaults = {"trim_fraction": 0.1}
     _parameter_constraints: dict = {
         "hidden_units": ["array-like", str],
         "activation": [str],

@@ -150,9 +150,10 @@ class ScoreBoostingDetector(BaseDetector):
     and three seeds: 0.826 / 0.880, against XGBOD's 0.795 / 0.856 and the
     unsupervised VAE's 0.775; on the 25 data sets outside the selection
     part, 0.835 / 0.891 against 0.809 / 0.870. ``docs/few_labels.rst`` has
-    the figures. In a probe, weighting the classes to balance lowered the
-    ROC AUC: a few labelled anomalies given the weight of all the other
-    samples are learnt by heart.
+    the figures. Weighting the classes to balance lowered the ROC AUC in
+    an exploratory run on the same part, before the selection script: a
+    few labelled anomalies given the weight of all the other samples are
+    learnt by heart.
 
     Differences from XGBOD: scikit-learn's histogram gradient boosting
     instead of XGBoost, and a fixed set of outlier scores (XGBOD draws
