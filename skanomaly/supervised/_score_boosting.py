@@ -50,7 +50,8 @@ class ScoreBoostingDetector(BaseDetector):
     anomalies from the rest (Zhao and Hryniewicki's XGBOD [1]_, with
     scikit-learn's :class:`~sklearn.ensemble.HistGradientBoostingClassifier`
     in place of XGBoost). The score is minus the classifier's log-odds of
-    an anomaly: higher for more normal samples.
+    an anomaly (ties broken, see ``break_ties``): higher for more normal
+    samples.
 
     The outlier scores, computed on the standardised features: the
     distance to the k-th nearest neighbour and the mean distance to the k
@@ -63,8 +64,8 @@ class ScoreBoostingDetector(BaseDetector):
     anomaly, ``0`` for a normal sample and ``-1`` for an unlabelled one,
     with at least one anomaly. Normal and unlabelled samples are one class
     to the classifier (as in XGBOD): the unlabelled may hold anomalies
-    nobody labelled, and the unsupervised scores are what lets those rank
-    high all the same.
+    nobody labelled, and those still rank high where they are as outlying,
+    by the scores the classifier learnt to read, as the labelled ones.
 
     Parameters
     ----------
