@@ -330,6 +330,10 @@ class BaseGradientDetector(BaseDeepDetector):
             steps_per_execution=steps_per_execution,
             run_eagerly=run_eagerly,
         )
+        # A compile for anything else than a pass of partial_fit (a fit, a
+        # detector's own phase of training) leaves a train function that a
+        # pass must not reuse.
+        network.one_pass_compile = None
 
     def _training_data(self, X, y, groups, batch_size, seed):
         """The detector's own stream of training batches and the steps in
@@ -404,11 +408,18 @@ class BaseGradientDetector(BaseDeepDetector):
         # warm start keeps its optimizers (and their state). Keras' loop of
         # several steps a call fails under tf.distribute
         # (keras-team/keras#19246): one step a call there.
-        self._compile(
-            network,
+        compile_key = (
             1 if self.distribute is not None else steps_per_call(train_steps),
             eager,
+            network.trim_fraction,
         )
+        # Passes of partial_fit one after the other reuse the train function
+        # Keras traced for the first (tracing costs more than a small
+        # batch's pass); what the trace depends on is in the key.
+        if not (self._one_pass and warm and network.one_pass_compile == compile_key):
+            self._compile(network, *compile_key[:2])
+        if self._one_pass:
+            network.one_pass_compile = compile_key
         if val is None:
             val_data, val_steps = None, None
         elif self.distribute is None:

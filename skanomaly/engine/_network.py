@@ -80,6 +80,12 @@ class DetectorNetwork(keras.Model):
     #: that is not trained by gradient descent.
     optimizers = None
 
+    #: What the engine compiled the network for when a pass of
+    #: ``partial_fit`` compiled it last (steps a call, eagerness, trim
+    #: fraction), so that the next pass may reuse its train function;
+    #: ``None`` after any other compile.
+    one_pass_compile = None
+
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):

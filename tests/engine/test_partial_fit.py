@@ -65,6 +65,34 @@ def test_a_first_call_is_one_pass_of_fit_and_a_pickle_goes_on_alike():
                        once.partial_fit(X).score_samples(X))
 
 
+class _NeverEqual:
+    def __eq__(self, other):
+        return False
+
+
+def test_passes_reuse_the_train_function_and_score_as_if_compiled_afresh():
+    rng = np.random.RandomState(0)
+    stream = [rng.normal(size=(n, 4)) for n in (100, 110, 90, 100)]
+    online = AutoEncoder(hidden_units=(4, 2), random_state=0)
+    online.partial_fit(stream[0])
+    traced = online.model_.train_function
+    online.partial_fit(stream[1])
+    assert online.model_.train_function is traced  # as many steps: reused
+    online.partial_fit(stream[2]).partial_fit(stream[3])
+    # Each pass compiled afresh gives the same network.
+    fresh = AutoEncoder(hidden_units=(4, 2), random_state=0).partial_fit(stream[0])
+    for batch in stream[1:]:
+        fresh.model_.one_pass_compile = _NeverEqual()
+        fresh.partial_fit(batch)
+    assert_array_equal(online.score_samples(stream[0]), fresh.score_samples(stream[0]))
+    # What the trace depends on compiles again: another trim fraction, a fit.
+    traced = online.model_.train_function
+    online.set_params(trim_fraction=0.2).partial_fit(stream[3])
+    assert online.model_.train_function is not traced
+    online.set_params(warm_start=True).fit(stream[3])
+    assert online.model_.one_pass_compile is None
+
+
 def test_labels_reach_a_detector_that_learns_from_them():
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(size=(90, 3)), 4 + rng.normal(size=(10, 3))])
