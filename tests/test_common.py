@@ -359,10 +359,12 @@ def test_grid_search_with_novelty_split_in_parallel():
     def search(n_jobs):
         return GridSearchCV(
             make_pipeline(StandardScaler(), AutoEncoder(epochs=5, random_state=0)),
-            {
-                "autoencoder__hidden_units": [(16, 4), (8, 2)],
-                "autoencoder__noise_std": [0.0, 0.1],
-            },
+            # Two candidates, one trained on noisy inputs: seeded noise in a
+            # worker process too.
+            [
+                {"autoencoder__hidden_units": [(16, 4)], "autoencoder__noise_std": [0.1]},
+                {"autoencoder__hidden_units": [(8, 2)], "autoencoder__noise_std": [0.0]},
+            ],
             cv=NoveltySplit(n_splits=3, random_state=0),
             scoring=anomaly_roc_auc_scorer,
             n_jobs=n_jobs,
