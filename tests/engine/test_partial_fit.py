@@ -117,3 +117,14 @@ def test_a_batch_with_other_features_is_refused_and_the_detector_kept():
 
 def test_detectors_not_trained_by_gradient_descent_do_not_offer_it():
     assert not hasattr(PaDiM(), "partial_fit")
+
+
+def test_a_fit_of_few_steps_trains_alike_one_step_a_call_or_one_epoch_a_call(monkeypatch):
+    from skanomaly.engine import _gradient
+
+    X = np.random.RandomState(0).normal(size=(120, 4))
+    params = dict(hidden_units=(4, 2), epochs=3, batch_size=32, random_state=0)
+    few = AutoEncoder(**params).fit(X)  # 3 x 4 steps: one step a call
+    monkeypatch.setattr(_gradient, "FEW_STEPS", 0)
+    whole_epochs = AutoEncoder(**params).fit(X)
+    assert_array_equal(few.score_samples(X), whole_epochs.score_samples(X))
